@@ -1,0 +1,61 @@
+//! Weft's host runtime: loads agent, tool and model components into
+//! sandboxed wasmtime stores and wires them together.
+//!
+//! - **Worlds.** Agents (`agent-plugin`), tools (`tool-plugin`) and model
+//!   plugins (`model-plugin`) are WebAssembly components built against
+//!   `wit/`. Loading checks each against its world and names what is off.
+//! - **Compile cache.** Components are compiled once and cached on disk by
+//!   content hash ([`cache`]); later loads deserialize in milliseconds.
+//! - **Sandbox.** Every component gets its own store with a memory cap, a
+//!   wall-clock deadline per call (epoch interruption), optional fuel, and a
+//!   deny-by-default [`Policy`]: tools, outbound HTTP hosts, env vars,
+//!   preopened directories and named secrets. Secrets are substituted into
+//!   outgoing requests by the host and never enter guest memory.
+//! - **Faults.** A trap, timeout or limit hit becomes a typed error for the
+//!   caller ([`ToolError::Crashed`], [`RunError::Crashed`]), the instance is
+//!   discarded and the next call gets a fresh one.
+//! - **Models.** The agent's `model` import is bound to a backend chosen by
+//!   configuration ([`ModelSpec`]): an OpenAI-compatible endpoint, a
+//!   cassette, or a model plugin wrapping another backend.
+//!
+//! The host is synchronous: [`Host::run`] blocks the calling thread for the
+//! length of a run (call it from `spawn_blocking` in async code) while
+//! native model backends are driven on a tokio runtime.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use weft_host::{AppConfig, Host};
+//! let config = AppConfig::load("examples/triage/weft.toml".as_ref())?;
+//! let host = Host::builder().build(&config)?;
+//! let report = host.run("My invoice is wrong, please help")?;
+//! println!("{}", report.answer);
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+pub mod cache;
+pub mod config;
+mod convert;
+pub mod engine;
+mod error;
+mod model_binding;
+mod models;
+pub mod observe;
+pub mod policy;
+mod runtime;
+pub mod secrets;
+mod services;
+mod store;
+mod tools;
+
+pub use config::{AppConfig, ComponentConfig, ModelSpec, PolicyFile};
+pub use engine::EngineOptions;
+pub use error::{Abort, HostError};
+pub use model_binding::SyncModel;
+pub use observe::{Approver, Clock, Event, FixedApprover, FixedClock, Observer, RecordingObserver, SystemClock};
+pub use policy::{Limits, Policy};
+pub use runtime::{
+    ComponentRole, ComponentSummary, Host, HostBuilder, Inspection, RunError, RunReport, Session, inspect,
+};
+pub use tools::{ToolError, Toolbox};
+pub use weft_model as model;

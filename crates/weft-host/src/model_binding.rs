@@ -1,0 +1,391 @@
+//! Binding a component's `model` import to a backend: a native
+//! [`weft_model::Model`] (remote provider, cassette, ...) or a model-plugin
+//! component, which may itself wrap another backend.
+
+use crate::bindings::weft::plugins::model as import;
+use crate::bindings::{model::ModelPluginPre, wit as w};
+use crate::error::Abort;
+use crate::observe::{Event, Observer};
+use crate::store::{ComponentInfo, RunContext, StoreState, arm, classify};
+use futures::StreamExt;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::Store;
+use wasmtime::component::{Resource, ResourceAny};
+use weft_model as m;
+
+/// A blocking iterator over stream events.
+pub type EventIter = Box<dyn Iterator<Item = Result<m::StreamEvent, m::ModelError>> + Send>;
+
+/// A model the synchronous host can call from inside a guest call.
+pub trait SyncModel: Send + Sync {
+    /// What the model can do.
+    fn capabilities(&self) -> m::Capabilities;
+    /// A complete answer.
+    fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError>;
+    /// A streamed answer.
+    fn chat_stream(&self, request: &m::ChatRequest) -> Result<EventIter, m::ModelError>;
+}
+
+/// A native async model, driven on the host's tokio runtime.
+pub(crate) struct NativeModel {
+    model: Arc<dyn m::Model>,
+    rt: tokio::runtime::Handle,
+}
+
+impl NativeModel {
+    pub fn new(model: Arc<dyn m::Model>, rt: tokio::runtime::Handle) -> Self {
+        NativeModel { model, rt }
+    }
+}
+
+impl SyncModel for NativeModel {
+    fn capabilities(&self) -> m::Capabilities {
+        self.model.capabilities()
+    }
+
+    fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError> {
+        self.rt.block_on(self.model.chat(request))
+    }
+
+    fn chat_stream(&self, request: &m::ChatRequest) -> Result<EventIter, m::ModelError> {
+        let mut stream = self.rt.block_on(self.model.chat_stream(request))?;
+        let rt = self.rt.clone();
+        Ok(Box::new(std::iter::from_fn(move || rt.block_on(stream.next()))))
+    }
+}
+
+/// A model-plugin component and the backend bound to its own `model` import.
+pub(crate) struct PluginModel {
+    inner: Arc<PluginState>,
+}
+
+struct PluginState {
+    info: Arc<ComponentInfo>,
+    pre: ModelPluginPre<StoreState>,
+    next: Arc<dyn SyncModel>,
+    run: Arc<RunContext>,
+    /// The live instance; `None` after a trap, so the next call gets a fresh one.
+    instance: Mutex<Option<PluginInstance>>,
+    /// How many instances have been created; each store records its number.
+    generations: std::sync::atomic::AtomicU64,
+    capabilities: m::Capabilities,
+}
+
+struct PluginInstance {
+    store: Store<StoreState>,
+    bindings: crate::bindings::model::ModelPlugin,
+}
+
+impl PluginModel {
+    pub fn new(
+        info: Arc<ComponentInfo>,
+        pre: ModelPluginPre<StoreState>,
+        next: Arc<dyn SyncModel>,
+        run: Arc<RunContext>,
+    ) -> Result<Self, crate::HostError> {
+        let state = Arc::new(PluginState {
+            info,
+            pre,
+            next,
+            run,
+            instance: Mutex::new(None),
+            generations: std::sync::atomic::AtomicU64::new(0),
+            capabilities: m::Capabilities::new("plugin", "unknown"),
+        });
+        // Ask the plugin once for its capabilities, which also proves it
+        // instantiates.
+        let caps = state
+            .with_instance(|store, b| b.weft_plugins_model().call_capabilities(store))
+            .map_err(|e| crate::HostError::Component {
+                component: state.info.name.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut state = Arc::into_inner(state).expect("no other reference yet");
+        state.capabilities = caps.into();
+        Ok(PluginModel { inner: Arc::new(state) })
+    }
+}
+
+impl PluginState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PluginInstance>> {
+        self.instance.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn instantiate(&self, generation: u64) -> Result<PluginInstance, m::ModelError> {
+        // Streams remember the generation of the instance that made them.
+        let mut store = StoreState::new_store(
+            self.pre.engine(),
+            self.info.clone(),
+            self.run.clone(),
+            Some(self.next.clone()),
+            None,
+        )
+        .map_err(m::ModelError::Transport)?;
+        store.data_mut().generation = generation;
+        arm(&mut store);
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
+            let abort = classify(&store, &e);
+            self.crashed(&abort)
+        })?;
+        Ok(PluginInstance { store, bindings })
+    }
+
+    fn crashed(&self, abort: &Abort) -> m::ModelError {
+        let reason = format!("model plugin `{}` {abort}", self.info.name);
+        tracing::error!(component = %self.info.name, %reason, "model plugin crashed");
+        self.run.services.observer.event(&Event::Crashed {
+            component: self.info.name.clone(),
+            reason: reason.clone(),
+        });
+        m::ModelError::Transport(reason)
+    }
+
+    /// Runs `f` on the live instance (creating one if needed); a trap
+    /// discards the instance and becomes a model error.
+    fn with_instance<R>(
+        &self,
+        f: impl FnOnce(
+            &mut Store<StoreState>,
+            &crate::bindings::model::ModelPlugin,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, m::ModelError> {
+        let mut slot = self.lock();
+        if slot.is_none() {
+            let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            *slot = Some(self.instantiate(generation)?);
+        }
+        let live = slot.as_mut().expect("just filled");
+        arm(&mut live.store);
+        match f(&mut live.store, &live.bindings) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let abort = classify(&live.store, &e);
+                *slot = None;
+                Err(self.crashed(&abort))
+            }
+        }
+    }
+}
+
+impl SyncModel for PluginModel {
+    fn capabilities(&self) -> m::Capabilities {
+        self.inner.capabilities.clone()
+    }
+
+    fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError> {
+        let request: w::ChatRequest = request.clone().into();
+        self.inner
+            .with_instance(|store, b| b.weft_plugins_model().call_chat(store, &request))?
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn chat_stream(&self, request: &m::ChatRequest) -> Result<EventIter, m::ModelError> {
+        let request: w::ChatRequest = request.clone().into();
+        let (handle, generation) = self
+            .inner
+            .with_instance(|store, b| {
+                let generation = store.data().generation;
+                Ok(b.weft_plugins_model()
+                    .call_chat_stream(store, &request)?
+                    .map(|h| (h, generation)))
+            })?
+            .map_err(m::ModelError::from)?;
+        Ok(Box::new(PluginStream {
+            state: self.inner.clone(),
+            handle: Some(handle),
+            generation,
+        }))
+    }
+}
+
+/// A stream exported by a model plugin, read one `next()` at a time.
+struct PluginStream {
+    state: Arc<PluginState>,
+    handle: Option<ResourceAny>,
+    generation: u64,
+}
+
+impl PluginStream {
+    fn release(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let mut slot = self.state.lock();
+            if let Some(live) = slot.as_mut()
+                && live.store.data().generation == self.generation
+            {
+                let _ = handle.resource_drop(&mut live.store);
+            }
+        }
+    }
+}
+
+impl Iterator for PluginStream {
+    type Item = Result<m::StreamEvent, m::ModelError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let handle = self.handle?;
+        let generation = self.generation;
+        let result = self.state.with_instance(|store, b| {
+            if store.data().generation != generation {
+                return Ok(Err(w::ModelError::Transport(
+                    "the model plugin was restarted after a crash; its stream is gone".into(),
+                )));
+            }
+            b.weft_plugins_model().response_stream().call_next(store, handle)
+        });
+        match result {
+            Ok(Ok(Some(event))) => Some(Ok(event.into())),
+            Ok(Ok(None)) => {
+                self.release();
+                None
+            }
+            Ok(Err(e)) => {
+                self.release();
+                Some(Err(e.into()))
+            }
+            Err(e) => {
+                self.handle = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for PluginStream {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A stream handed to a guest through the `response-stream` resource.
+pub struct HostStream {
+    events: EventIter,
+    started: Instant,
+    model: String,
+    finished: bool,
+}
+
+fn no_model(info: &ComponentInfo) -> w::ModelError {
+    w::ModelError::Denied(format!("no model is bound to `{}`", info.name))
+}
+
+fn report(
+    observer: &Arc<dyn Observer>,
+    component: &str,
+    model: &str,
+    streamed: bool,
+    started: Instant,
+    outcome: Result<&m::Usage, &m::ModelError>,
+) {
+    let (input_tokens, output_tokens, error) = match outcome {
+        Ok(u) => (u.input_tokens, u.output_tokens, None),
+        Err(e) => (0, 0, Some(e.to_string())),
+    };
+    let duration = started.elapsed();
+    tracing::info!(%component, %model, streamed, input_tokens, output_tokens, ?duration, error = ?error, "model call");
+    observer.event(&Event::ModelCall {
+        component: component.to_string(),
+        model: model.to_string(),
+        streamed,
+        input_tokens,
+        output_tokens,
+        duration,
+        error,
+    });
+}
+
+impl import::Host for StoreState {
+    fn chat(&mut self, request: w::ChatRequest) -> Result<w::ChatResponse, w::ModelError> {
+        let model = self.model.clone().ok_or_else(|| no_model(&self.info))?;
+        let request: m::ChatRequest = request.into();
+        let started = Instant::now();
+        let result = model.chat(&request);
+        let name = match &result {
+            Ok(r) => r.model.clone(),
+            Err(_) => model.capabilities().model,
+        };
+        report(
+            &self.run.services.observer,
+            &self.info.name,
+            &name,
+            false,
+            started,
+            result.as_ref().map(|r| &r.usage),
+        );
+        result.map(Into::into).map_err(Into::into)
+    }
+
+    fn chat_stream(&mut self, request: w::ChatRequest) -> Result<Resource<HostStream>, w::ModelError> {
+        let model = self.model.clone().ok_or_else(|| no_model(&self.info))?;
+        let request: m::ChatRequest = request.into();
+        let started = Instant::now();
+        let events = match model.chat_stream(&request) {
+            Ok(events) => events,
+            Err(e) => {
+                let name = model.capabilities().model;
+                report(&self.run.services.observer, &self.info.name, &name, true, started, Err(&e));
+                return Err(e.into());
+            }
+        };
+        let stream = HostStream {
+            events,
+            started,
+            model: model.capabilities().model,
+            finished: false,
+        };
+        self.table
+            .push(stream)
+            .map_err(|e| w::ModelError::Transport(format!("cannot hold the stream: {e}")))
+    }
+
+    fn capabilities(&mut self) -> w::Capabilities {
+        match &self.model {
+            Some(model) => model.capabilities().into(),
+            None => m::Capabilities::new("none", "none").into(),
+        }
+    }
+}
+
+impl import::HostResponseStream for StoreState {
+    fn next(&mut self, stream: Resource<HostStream>) -> Result<Option<w::StreamEvent>, w::ModelError> {
+        let observer = self.run.services.observer.clone();
+        let component = self.info.name.clone();
+        let s = self
+            .table
+            .get_mut(&stream)
+            .map_err(|e| w::ModelError::Transport(format!("unknown stream: {e}")))?;
+        if s.finished {
+            return Ok(None);
+        }
+        match s.events.next() {
+            None => {
+                s.finished = true;
+                let e = m::ModelError::Transport("the stream ended without a final response".into());
+                report(&observer, &component, &s.model, true, s.started, Err(&e));
+                Err(e.into())
+            }
+            Some(Err(e)) => {
+                s.finished = true;
+                report(&observer, &component, &s.model, true, s.started, Err(&e));
+                Err(e.into())
+            }
+            Some(Ok(event)) => {
+                match &event {
+                    m::StreamEvent::TextDelta(text) => observer.event(&Event::TextDelta { text: text.clone() }),
+                    m::StreamEvent::Done(response) => {
+                        s.finished = true;
+                        report(&observer, &component, &response.model, true, s.started, Ok(&response.usage));
+                    }
+                    _ => {}
+                }
+                Ok(Some(event.into()))
+            }
+        }
+    }
+
+    fn drop(&mut self, stream: Resource<HostStream>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}

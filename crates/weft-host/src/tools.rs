@@ -1,0 +1,322 @@
+//! Tool plugins: loading their specs, validating arguments against their
+//! JSON Schemas, and dispatching an agent's calls into each tool's sandbox.
+
+use crate::bindings::tool::ToolPluginPre;
+use crate::bindings::weft::plugins::toolbox;
+use crate::bindings::wit as w;
+use crate::error::HostError;
+use crate::observe::Event;
+use crate::store::{ComponentInfo, RunContext, StoreState, arm, classify};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::Store;
+use weft_model as m;
+
+/// Why a tool call failed; mirrors the WIT `tool-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum ToolError {
+    /// No tool of that name is installed.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The policy, or a human, refused the call.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The arguments did not match the tool's schema.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The tool ran and reported a failure.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The tool's component trapped, timed out or hit a limit.
+    #[error("crashed: {0}")]
+    Crashed(String),
+}
+
+/// One loaded tool-plugin component.
+pub(crate) struct ToolComponent {
+    pub info: Arc<ComponentInfo>,
+    pub pre: ToolPluginPre<StoreState>,
+    pub specs: Vec<m::ToolSpec>,
+    validators: HashMap<String, jsonschema::Validator>,
+}
+
+impl ToolComponent {
+    /// Instantiates the component once to read its tool specs, and compiles
+    /// each input schema.
+    pub fn load(
+        info: Arc<ComponentInfo>,
+        pre: ToolPluginPre<StoreState>,
+        run: Arc<RunContext>,
+    ) -> Result<Self, HostError> {
+        let fail = |reason: String| HostError::Component {
+            component: info.name.clone(),
+            reason,
+        };
+        let mut store = StoreState::new_store(pre.engine(), info.clone(), run, None, None).map_err(fail)?;
+        arm(&mut store);
+        let specs = pre
+            .instantiate(&mut store)
+            .and_then(|b| b.weft_plugins_tool().call_list_tools(&mut store))
+            .map_err(|e| fail(format!("while listing its tools it {}", classify(&store, &e))))?;
+        let mut validators = HashMap::new();
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let invalid = |reason: String| HostError::InvalidToolSpec {
+                component: info.name.clone(),
+                tool: spec.name.clone(),
+                reason,
+            };
+            if !valid_tool_name(&spec.name) {
+                return Err(invalid("tool names must match [a-zA-Z0-9_-]{1,64}".into()));
+            }
+            let schema: serde_json::Value = serde_json::from_str(&spec.input_schema)
+                .map_err(|e| invalid(format!("input-schema is not JSON: {e}")))?;
+            let validator = jsonschema::validator_for(&schema)
+                .map_err(|e| invalid(format!("input-schema is not a valid JSON Schema: {e}")))?;
+            validators.insert(spec.name.clone(), validator);
+            out.push(spec.into());
+        }
+        Ok(ToolComponent {
+            info,
+            pre,
+            specs: out,
+            validators,
+        })
+    }
+
+    /// Checks `arguments` (JSON text) against the tool's schema.
+    fn validate(&self, tool: &str, arguments: &str) -> Result<(), ToolError> {
+        let value: serde_json::Value = serde_json::from_str(arguments)
+            .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
+        let Some(validator) = self.validators.get(tool) else {
+            return Ok(());
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(&value)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let field = if path.is_empty() { "(root)".to_string() } else { format!("`{path}`") };
+                format!("{field}: {e}")
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolError::InvalidArguments(problems.join("; ")))
+        }
+    }
+}
+
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Every installed tool, by name.
+#[derive(Default)]
+pub(crate) struct ToolRegistry {
+    pub components: Vec<Arc<ToolComponent>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ToolRegistry {
+    pub fn add(&mut self, component: ToolComponent) -> Result<(), HostError> {
+        let index = self.components.len();
+        for spec in &component.specs {
+            if let Some(&prev) = self.by_name.get(&spec.name) {
+                return Err(HostError::DuplicateTool {
+                    tool: spec.name.clone(),
+                    first: self.components[prev].info.name.clone(),
+                    second: component.info.name.clone(),
+                });
+            }
+            self.by_name.insert(spec.name.clone(), index);
+        }
+        self.components.push(Arc::new(component));
+        Ok(())
+    }
+
+    fn find(&self, tool: &str) -> Option<usize> {
+        self.by_name.get(tool).copied()
+    }
+
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+struct ToolInstance {
+    store: Store<StoreState>,
+    bindings: crate::bindings::tool::ToolPlugin,
+}
+
+/// The tools one agent may call during one run. Tool instances are created
+/// on first use and reused for the rest of the run; a trap discards the
+/// instance so the next call gets a fresh one.
+pub struct Toolbox {
+    caller: Arc<ComponentInfo>,
+    registry: Arc<ToolRegistry>,
+    run: Arc<RunContext>,
+    instances: Vec<Mutex<Option<ToolInstance>>>,
+}
+
+impl Toolbox {
+    pub(crate) fn new(caller: Arc<ComponentInfo>, registry: Arc<ToolRegistry>, run: Arc<RunContext>) -> Self {
+        let instances = registry.components.iter().map(|_| Mutex::new(None)).collect();
+        Toolbox {
+            caller,
+            registry,
+            run,
+            instances,
+        }
+    }
+
+    /// The specs of the tools the caller's policy allows.
+    pub fn list(&self) -> Vec<m::ToolSpec> {
+        self.registry
+            .components
+            .iter()
+            .flat_map(|c| &c.specs)
+            .filter(|s| self.caller.policy.allows_tool(&s.name))
+            .cloned()
+            .collect()
+    }
+
+    /// Creates every tool instance now rather than on first use.
+    pub fn instantiate_all(&self) -> Result<(), ToolError> {
+        for index in 0..self.instances.len() {
+            let mut slot = self.slot(index);
+            if slot.is_none() {
+                *slot = Some(self.instantiate(index)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn slot(&self, index: usize) -> std::sync::MutexGuard<'_, Option<ToolInstance>> {
+        self.instances[index].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn instantiate(&self, index: usize) -> Result<ToolInstance, ToolError> {
+        let component = &self.registry.components[index];
+        let mut store = StoreState::new_store(
+            component.pre.engine(),
+            component.info.clone(),
+            self.run.clone(),
+            None,
+            None,
+        )
+        .map_err(ToolError::Crashed)?;
+        arm(&mut store);
+        match component.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(ToolInstance { store, bindings }),
+            Err(e) => Err(self.crashed(&component.info.name, &classify(&store, &e).to_string())),
+        }
+    }
+
+    fn crashed(&self, component: &str, what: &str) -> ToolError {
+        let reason = format!("tool component `{component}` {what}; it will be restarted on the next call");
+        tracing::error!(%component, %reason, "tool crashed");
+        self.run.services.observer.event(&Event::Crashed {
+            component: component.to_string(),
+            reason: reason.clone(),
+        });
+        ToolError::Crashed(reason)
+    }
+
+    /// Calls a tool: policy, approval, validation, then the sandboxed call.
+    pub fn call(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
+        let started = Instant::now();
+        let result = self.call_inner(tool, arguments);
+        let error = result.as_ref().err().map(|e| e.to_string());
+        tracing::info!(agent = %self.caller.name, %tool, duration = ?started.elapsed(), error = ?error, "tool call");
+        self.run.services.observer.event(&Event::ToolCall {
+            component: self.caller.name.clone(),
+            tool: tool.to_string(),
+            arguments: arguments.to_string(),
+            duration: started.elapsed(),
+            error,
+        });
+        result
+    }
+
+    fn call_inner(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
+        let Some(index) = self.registry.find(tool) else {
+            return Err(ToolError::NotFound(format!(
+                "no tool named `{tool}`; installed: {}",
+                self.registry.names().join(", ")
+            )));
+        };
+        let policy = &self.caller.policy;
+        if !policy.allows_tool(tool) {
+            let reason = format!("the policy of `{}` does not allow the tool `{tool}`", self.caller.name);
+            self.run.services.observer.event(&Event::Denied {
+                component: self.caller.name.clone(),
+                reason: reason.clone(),
+            });
+            return Err(ToolError::Denied(reason));
+        }
+        let component = &self.registry.components[index];
+        component.validate(tool, arguments)?;
+        if policy.needs_approval(tool)
+            && !self.run.services.approver.approve(
+                &self.caller.name,
+                tool,
+                arguments,
+                "the policy requires approval for this tool",
+            )
+        {
+            return Err(ToolError::Denied(format!("approval for `{tool}` was declined")));
+        }
+        let mut slot = self.slot(index);
+        if slot.is_none() {
+            *slot = Some(self.instantiate(index)?);
+        }
+        let live = slot.as_mut().expect("just filled");
+        arm(&mut live.store);
+        let outcome = live
+            .bindings
+            .weft_plugins_tool()
+            .call_call(&mut live.store, tool, arguments);
+        match outcome {
+            Ok(Ok(output)) => {
+                let limit = component.info.policy.limits.max_output_kb as usize * 1024;
+                if output.len() > limit {
+                    return Err(ToolError::Failed(format!(
+                        "`{tool}` returned {} bytes, over its limit of {} KiB",
+                        output.len(),
+                        component.info.policy.limits.max_output_kb
+                    )));
+                }
+                Ok(output)
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => {
+                let abort = classify(&live.store, &e);
+                *slot = None;
+                Err(self.crashed(&component.info.name, &abort.to_string()))
+            }
+        }
+    }
+}
+
+impl toolbox::Host for StoreState {
+    fn list(&mut self) -> Vec<w::ToolSpec> {
+        match &self.toolbox {
+            Some(t) => t.list().into_iter().map(Into::into).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn call(&mut self, call: w::ToolCall) -> Result<String, w::ToolError> {
+        let Some(toolbox) = self.toolbox.clone() else {
+            return Err(w::ToolError::Denied(format!("`{}` has no toolbox", self.info.name)));
+        };
+        toolbox.call(&call.name, &call.arguments).map_err(Into::into)
+    }
+}

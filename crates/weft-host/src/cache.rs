@@ -47,7 +47,11 @@ impl ComponentCache {
     }
 
     /// Loads the component at `path`.
-    pub fn load(&self, engine: &Engine, path: &Path) -> Result<(Component, CacheOutcome), HostError> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        path: &Path,
+    ) -> Result<(Component, CacheOutcome), HostError> {
         let bytes = std::fs::read(path).map_err(|source| HostError::Io {
             path: path.to_path_buf(),
             source,
@@ -66,9 +70,10 @@ impl ComponentCache {
         if let Some(c) = self.lock().get(&digest) {
             return Ok((c.clone(), CacheOutcome::Memory));
         }
-        let cached = self.dir.as_ref().map(|d| {
-            d.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key))
-        });
+        let cached = self
+            .dir
+            .as_ref()
+            .map(|d| d.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key)));
         if let Some(file) = &cached
             && file.exists()
             && let Some(component) = deserialize(engine, file)
@@ -77,12 +82,13 @@ impl ComponentCache {
             return Ok((component, CacheOutcome::Disk));
         }
         check_is_component(bytes, origin)?;
-        let compiled = engine
-            .precompile_component(bytes)
-            .map_err(|e| HostError::InvalidComponent {
-                path: origin.to_path_buf(),
-                reason: format!("{e:#}"),
-            })?;
+        let compiled =
+            engine
+                .precompile_component(bytes)
+                .map_err(|e| HostError::InvalidComponent {
+                    path: origin.to_path_buf(),
+                    reason: format!("{e:#}"),
+                })?;
         if let Some(file) = &cached {
             // The cache is an optimisation: failing to write it is only logged.
             if let Err(e) = write_atomically(file, &compiled) {
@@ -104,14 +110,24 @@ impl ComponentCache {
 }
 
 fn deserialize(engine: &Engine, file: &Path) -> Option<Component> {
+    // Read into memory rather than `deserialize_file`, which maps the file:
+    // a mapped cache file truncated by another process would crash the host
+    // with SIGBUS, while a copy is immune to it.
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(path = %file.display(), error = %e, "cannot read a compile cache entry");
+            return None;
+        }
+    };
     #[allow(unsafe_code)]
     // SAFETY: files in the cache directory are written only by
-    // `write_atomically` above from `precompile_component` output, and their
-    // name carries the engine's compatibility hash. wasmtime additionally
-    // checks the header and refuses artifacts from another engine
-    // configuration. The cache directory must be writable only by the user,
-    // as with any compile cache.
-    match unsafe { Component::deserialize_file(engine, file) } {
+    // `write_atomically` from `precompile_component` output, and their name
+    // carries the engine's compatibility hash. wasmtime additionally checks
+    // the header and refuses artifacts from another engine configuration.
+    // The cache directory must be writable only by the user, as with any
+    // compile cache.
+    match unsafe { Component::deserialize(engine, &bytes) } {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!(path = %file.display(), error = %e, "ignoring an unusable compile cache entry");
@@ -125,7 +141,9 @@ fn check_is_component(bytes: &[u8], origin: &Path) -> Result<(), HostError> {
     let reason = if bytes.len() < 8 || &bytes[..4] != MAGIC {
         Some("the file does not start with the WebAssembly magic bytes")
     } else if bytes[4..8] == [1, 0, 0, 0] {
-        Some("it is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")
+        Some(
+            "it is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`",
+        )
     } else {
         None
     };

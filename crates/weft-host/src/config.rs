@@ -196,7 +196,10 @@ impl AppConfig {
                 .into_iter()
                 .find(|c| &c.display_name() == name)
                 .ok_or_else(|| {
-                    HostError::config(origin, format!("components.{name}: no component is named `{name}`"))
+                    HostError::config(
+                        origin,
+                        format!("components.{name}: no component is named `{name}`"),
+                    )
                 })?;
             target.policy = policy.clone();
         }
@@ -231,7 +234,10 @@ impl AppConfig {
         let mut spec = &self.model;
         loop {
             match spec {
-                ModelSpec::Plugin { plugin: component, inner } => {
+                ModelSpec::Plugin {
+                    plugin: component,
+                    inner,
+                } => {
                     all.push(component);
                     spec = inner;
                 }
@@ -248,7 +254,10 @@ impl AppConfig {
         let mut spec = &mut self.model;
         loop {
             match spec {
-                ModelSpec::Plugin { plugin: component, inner } => {
+                ModelSpec::Plugin {
+                    plugin: component,
+                    inner,
+                } => {
                     all.push(component);
                     spec = inner;
                 }
@@ -330,7 +339,13 @@ mod tests {
         assert_eq!(names, ["agent", "text-tools", "redact"]);
         match &c.model {
             ModelSpec::Plugin { inner, .. } => {
-                assert_eq!(**inner, ModelSpec::Cassette { path: "/base/c.jsonl".into(), lenient: false })
+                assert_eq!(
+                    **inner,
+                    ModelSpec::Cassette {
+                        path: "/base/c.jsonl".into(),
+                        lenient: false
+                    }
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -340,7 +355,10 @@ mod tests {
     fn broken_config_names_file_and_problem() {
         let err = AppConfig::parse("[agent]\ncomponent = 3\n", Path::new("bad.toml")).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("bad.toml") && msg.contains("component"), "{msg}");
+        assert!(
+            msg.contains("bad.toml") && msg.contains("component"),
+            "{msg}"
+        );
         let err = AppConfig::parse(
             "[agent]\ncomponent='a.wasm'\n[model]\ntype='gpt'\n",
             Path::new("m.toml"),
@@ -354,7 +372,10 @@ mod tests {
     fn policy_file_must_name_existing_components() {
         let mut c = AppConfig::parse(APP, Path::new("weft.toml")).unwrap();
         let file: PolicyFile = toml::from_str("[components.nope]\nhttp=[]").unwrap();
-        let err = c.apply_policy_file(&file, Path::new("p.toml")).unwrap_err().to_string();
+        let err = c
+            .apply_policy_file(&file, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no component is named `nope`"), "{err}");
         let file: PolicyFile = toml::from_str("[components.text-tools]\nhttp=['x.com']").unwrap();
         c.apply_policy_file(&file, Path::new("p.toml")).unwrap();

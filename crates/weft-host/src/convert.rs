@@ -31,16 +31,89 @@ macro_rules! unit_enum {
     };
 }
 
-unit_enum!(Role, Role { System, User, Assistant, Tool });
-unit_enum!(FinishReason, FinishReason { Stop, Length, ToolCalls, ContentFilter, Other });
-record!(Reasoning, Reasoning { text, signature, provider, redacted });
-record!(ToolCall, ToolCall { id, name, arguments });
-record!(ToolResult, ToolResult { call_id, content, is_error });
-record!(ToolSpec, ToolSpec { name, description, input_schema, output_schema });
-record!(JsonSchemaFormat, JsonSchemaFormat { name, schema, strict });
-record!(Sampling, Sampling { temperature, top_p, top_k, seed, frequency_penalty, presence_penalty });
+unit_enum!(
+    Role,
+    Role {
+        System,
+        User,
+        Assistant,
+        Tool
+    }
+);
+unit_enum!(
+    FinishReason,
+    FinishReason {
+        Stop,
+        Length,
+        ToolCalls,
+        ContentFilter,
+        Other
+    }
+);
+record!(
+    Reasoning,
+    Reasoning {
+        text,
+        signature,
+        provider,
+        redacted
+    }
+);
+record!(
+    ToolCall,
+    ToolCall {
+        id,
+        name,
+        arguments
+    }
+);
+record!(
+    ToolResult,
+    ToolResult {
+        call_id,
+        content,
+        is_error
+    }
+);
+record!(
+    ToolSpec,
+    ToolSpec {
+        name,
+        description,
+        input_schema,
+        output_schema
+    }
+);
+record!(
+    JsonSchemaFormat,
+    JsonSchemaFormat {
+        name,
+        schema,
+        strict
+    }
+);
+record!(
+    Sampling,
+    Sampling {
+        temperature,
+        top_p,
+        top_k,
+        seed,
+        frequency_penalty,
+        presence_penalty
+    }
+);
 record!(ProviderOption, ProviderOption { provider, json });
-record!(Usage, Usage { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens });
+record!(
+    Usage,
+    Usage {
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        reasoning_tokens
+    }
+);
 
 impl From<w::Part> for m::Part {
     fn from(v: w::Part) -> Self {
@@ -259,9 +332,13 @@ impl From<w::ModelError> for m::ModelError {
 impl From<m::ModelError> for w::ModelError {
     fn from(v: m::ModelError) -> Self {
         match v {
-            m::ModelError::RateLimited { retry_after_ms, message } => {
-                w::ModelError::RateLimited(w::RateLimit { retry_after_ms, message })
-            }
+            m::ModelError::RateLimited {
+                retry_after_ms,
+                message,
+            } => w::ModelError::RateLimited(w::RateLimit {
+                retry_after_ms,
+                message,
+            }),
             m::ModelError::Auth(s) => w::ModelError::Auth(s),
             m::ModelError::InsufficientBalance(s) => w::ModelError::InsufficientBalance(s),
             m::ModelError::ContextTooLong(s) => w::ModelError::ContextTooLong(s),

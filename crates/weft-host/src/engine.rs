@@ -74,8 +74,8 @@ impl WeftEngine {
             pool.max_memory_size(options.max_memory_mb as usize * 1024 * 1024);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
-        let engine =
-            Engine::new(&config).map_err(|e| HostError::wasmtime("cannot create the wasmtime engine", e))?;
+        let engine = Engine::new(&config)
+            .map_err(|e| HostError::wasmtime("cannot create the wasmtime engine", e))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let weak = engine.weak();
         let thread_stop = stop.clone();

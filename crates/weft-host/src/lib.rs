@@ -52,10 +52,13 @@ pub use config::{AppConfig, ComponentConfig, ModelSpec, PolicyFile};
 pub use engine::EngineOptions;
 pub use error::{Abort, HostError};
 pub use model_binding::SyncModel;
-pub use observe::{Approver, Clock, Event, FixedApprover, FixedClock, Observer, RecordingObserver, SystemClock};
+pub use observe::{
+    Approver, Clock, Event, FixedApprover, FixedClock, Observer, RecordingObserver, SystemClock,
+};
 pub use policy::{Limits, Policy};
 pub use runtime::{
-    ComponentRole, ComponentSummary, Host, HostBuilder, Inspection, RunError, RunReport, Session, inspect,
+    ComponentRole, ComponentSummary, Host, HostBuilder, Inspection, RunError, RunReport, Session,
+    inspect,
 };
 pub use tools::{ToolError, Toolbox};
 pub use weft_model as model;

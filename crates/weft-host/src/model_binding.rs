@@ -51,7 +51,9 @@ impl SyncModel for NativeModel {
     fn chat_stream(&self, request: &m::ChatRequest) -> Result<EventIter, m::ModelError> {
         let mut stream = self.rt.block_on(self.model.chat_stream(request))?;
         let rt = self.rt.clone();
-        Ok(Box::new(std::iter::from_fn(move || rt.block_on(stream.next()))))
+        Ok(Box::new(std::iter::from_fn(move || {
+            rt.block_on(stream.next())
+        })))
     }
 }
 
@@ -103,7 +105,9 @@ impl PluginModel {
             })?;
         let mut state = Arc::into_inner(state).expect("no other reference yet");
         state.capabilities = caps.into();
-        Ok(PluginModel { inner: Arc::new(state) })
+        Ok(PluginModel {
+            inner: Arc::new(state),
+        })
     }
 }
 
@@ -152,7 +156,10 @@ impl PluginState {
     ) -> Result<R, m::ModelError> {
         let mut slot = self.lock();
         if slot.is_none() {
-            let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let generation = self
+                .generations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
             *slot = Some(self.instantiate(generation)?);
         }
         let live = slot.as_mut().expect("just filled");
@@ -232,7 +239,9 @@ impl Iterator for PluginStream {
                     "the model plugin was restarted after a crash; its stream is gone".into(),
                 )));
             }
-            b.weft_plugins_model().response_stream().call_next(store, handle)
+            b.weft_plugins_model()
+                .response_stream()
+                .call_next(store, handle)
         });
         match result {
             Ok(Ok(Some(event))) => Some(Ok(event.into())),
@@ -316,7 +325,10 @@ impl import::Host for StoreState {
         result.map(Into::into).map_err(Into::into)
     }
 
-    fn chat_stream(&mut self, request: w::ChatRequest) -> Result<Resource<HostStream>, w::ModelError> {
+    fn chat_stream(
+        &mut self,
+        request: w::ChatRequest,
+    ) -> Result<Resource<HostStream>, w::ModelError> {
         let model = self.model.clone().ok_or_else(|| no_model(&self.info))?;
         let request: m::ChatRequest = request.into();
         let started = Instant::now();
@@ -324,7 +336,14 @@ impl import::Host for StoreState {
             Ok(events) => events,
             Err(e) => {
                 let name = model.capabilities().model;
-                report(&self.run.services.observer, &self.info.name, &name, true, started, Err(&e));
+                report(
+                    &self.run.services.observer,
+                    &self.info.name,
+                    &name,
+                    true,
+                    started,
+                    Err(&e),
+                );
                 return Err(e.into());
             }
         };
@@ -348,7 +367,10 @@ impl import::Host for StoreState {
 }
 
 impl import::HostResponseStream for StoreState {
-    fn next(&mut self, stream: Resource<HostStream>) -> Result<Option<w::StreamEvent>, w::ModelError> {
+    fn next(
+        &mut self,
+        stream: Resource<HostStream>,
+    ) -> Result<Option<w::StreamEvent>, w::ModelError> {
         let observer = self.run.services.observer.clone();
         let component = self.info.name.clone();
         let s = self
@@ -361,7 +383,8 @@ impl import::HostResponseStream for StoreState {
         match s.events.next() {
             None => {
                 s.finished = true;
-                let e = m::ModelError::Transport("the stream ended without a final response".into());
+                let e =
+                    m::ModelError::Transport("the stream ended without a final response".into());
                 report(&observer, &component, &s.model, true, s.started, Err(&e));
                 Err(e.into())
             }
@@ -372,10 +395,19 @@ impl import::HostResponseStream for StoreState {
             }
             Some(Ok(event)) => {
                 match &event {
-                    m::StreamEvent::TextDelta(text) => observer.event(&Event::TextDelta { text: text.clone() }),
+                    m::StreamEvent::TextDelta(text) => {
+                        observer.event(&Event::TextDelta { text: text.clone() })
+                    }
                     m::StreamEvent::Done(response) => {
                         s.finished = true;
-                        report(&observer, &component, &response.model, true, s.started, Ok(&response.usage));
+                        report(
+                            &observer,
+                            &component,
+                            &response.model,
+                            true,
+                            s.started,
+                            Ok(&response.usage),
+                        );
                     }
                     _ => {}
                 }

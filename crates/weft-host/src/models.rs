@@ -9,7 +9,10 @@ use std::time::Duration;
 use weft_model as m;
 
 /// Builds the native model for `spec` (plugins are handled by the caller).
-pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Model>, HostError> {
+pub(crate) fn native_model(
+    spec: &ModelSpec,
+    secrets: &SecretStore,
+) -> Result<Arc<dyn m::Model>, HostError> {
     let config_error = |reason: String| HostError::config(PathBuf::from("[model]"), reason);
     match spec {
         ModelSpec::OpenaiCompatible {
@@ -32,7 +35,7 @@ pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Ar
                 ),
                 None => None,
             };
-            let mut config = m::openai::OpenAiConfig::new(base_url.clone(), model.clone());
+            let mut config = weft_providers::openai::OpenAiConfig::new(base_url.clone(), model.clone());
             config.api_key = api_key;
             if let Some(ms) = timeout_ms {
                 config.timeout = Some(Duration::from_millis(*ms));
@@ -40,7 +43,7 @@ pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Ar
             if let Some(p) = provider {
                 config.provider_name = p.clone();
             }
-            let client = m::openai::OpenAiCompatible::new(config).map_err(|e| config_error(e.to_string()))?;
+            let client = weft_providers::openai::OpenAiCompatible::new(config).map_err(|e| config_error(e.to_string()))?;
             Ok(Arc::new(client))
         }
         ModelSpec::Cassette { path, lenient } => {

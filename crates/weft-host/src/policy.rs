@@ -115,7 +115,11 @@ impl Policy {
 
     /// Checks internal consistency; returns a message naming the problem.
     pub fn validate(&self) -> Result<(), String> {
-        for pattern in self.http.iter().chain(self.secrets.iter().flat_map(|s| &s.hosts)) {
+        for pattern in self
+            .http
+            .iter()
+            .chain(self.secrets.iter().flat_map(|s| &s.hosts))
+        {
             if pattern.is_empty() || pattern.contains('/') || pattern.contains("://") {
                 return Err(format!(
                     "`{pattern}` is not a host pattern (use `host`, `host:port` or `*.domain`, without a scheme or path)"
@@ -181,7 +185,11 @@ mod tests {
 
     #[test]
     fn host_patterns() {
-        assert!(host_matches("api.example.com", "api.example.com", Some(443)));
+        assert!(host_matches(
+            "api.example.com",
+            "api.example.com",
+            Some(443)
+        ));
         assert!(host_matches("API.example.com", "api.example.com", None));
         assert!(!host_matches("api.example.com", "evil.com", Some(443)));
         assert!(host_matches("*.example.com", "a.b.example.com", None));
@@ -212,7 +220,9 @@ mod tests {
         assert!(p.allows_tool("anything"));
         assert_eq!(p.limits.memory_mb, 16);
         assert_eq!(p.limits.max_output_kb, 1024);
-        let err = toml::from_str::<Policy>("htp = []").unwrap_err().to_string();
+        let err = toml::from_str::<Policy>("htp = []")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `htp`"), "{err}");
         let bad = Policy {
             http: vec!["https://x.com/".into()],

@@ -47,7 +47,9 @@ impl ComponentRole {
 
     fn allowed_imports(self) -> &'static [&'static str] {
         match self {
-            ComponentRole::Agent => &["model", "toolbox", "approval", "logging", "state", "clock", "config", "types"],
+            ComponentRole::Agent => &[
+                "model", "toolbox", "approval", "logging", "state", "clock", "config", "types",
+            ],
             ComponentRole::Tool => &["logging", "state", "config", "types"],
             ComponentRole::Model => &["logging", "config", "model", "types"],
         }
@@ -63,9 +65,13 @@ impl ComponentRole {
 
     /// Guesses a component's role from its exports.
     pub fn detect(exports: &[String]) -> Option<Self> {
-        [ComponentRole::Agent, ComponentRole::Tool, ComponentRole::Model]
-            .into_iter()
-            .find(|r| exports.contains(&r.export()))
+        [
+            ComponentRole::Agent,
+            ComponentRole::Tool,
+            ComponentRole::Model,
+        ]
+        .into_iter()
+        .find(|r| exports.contains(&r.export()))
     }
 }
 
@@ -111,7 +117,10 @@ fn check_world(
             None if summary.exports.is_empty() => "it exports nothing".to_string(),
             None => format!("it exports {}", summary.exports.join(", ")),
         };
-        return Err(wrong(format!("it does not export `{}`; {found}", role.export())));
+        return Err(wrong(format!(
+            "it does not export `{}`; {found}",
+            role.export()
+        )));
     }
     let prefix = format!("{WIT_PACKAGE}/");
     for import in &summary.imports {
@@ -129,7 +138,9 @@ fn check_world(
                 )));
             }
         } else if !import.starts_with("wasi:") {
-            return Err(wrong(format!("it imports `{import}`, which this host does not provide")));
+            return Err(wrong(format!(
+                "it imports `{import}`, which this host does not provide"
+            )));
         }
     }
     Ok(())
@@ -256,10 +267,17 @@ impl HostBuilder {
     /// Loads every component of `config` and prepares the host.
     pub fn build(self, config: &AppConfig) -> Result<Host, HostError> {
         let mut engine_options = self.engine.clone();
-        engine_options.fuel |= config.components().iter().any(|c| c.policy.limits.fuel.is_some());
+        engine_options.fuel |= config
+            .components()
+            .iter()
+            .any(|c| c.policy.limits.fuel.is_some());
         let engine = WeftEngine::new(engine_options)?;
         let cache = ComponentCache::new(engine.engine(), self.cache_dir.clone());
-        let (rt, owned_rt) = match self.runtime.clone().or_else(|| tokio::runtime::Handle::try_current().ok()) {
+        let (rt, owned_rt) = match self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        {
             Some(h) => (h, None),
             None => {
                 let rt = tokio::runtime::Builder::new_multi_thread()
@@ -279,7 +297,10 @@ impl HostBuilder {
             .flat_map(|c| c.policy.secrets.iter().map(|s| s.name.clone()))
             .chain(native_secret_names(&config.model))
             .collect();
-        let secrets = Arc::new(SecretStore::from_env(secret_names.iter().map(String::as_str), &config.secrets));
+        let secrets = Arc::new(SecretStore::from_env(
+            secret_names.iter().map(String::as_str),
+            &config.secrets,
+        ));
         let services = Arc::new(Services {
             observer: self.observer.clone(),
             approver: self.approver.clone(),
@@ -333,8 +354,12 @@ impl HostBuilder {
 
 fn native_secret_names(spec: &ModelSpec) -> Vec<String> {
     match spec {
-        ModelSpec::OpenaiCompatible { api_key_secret, .. } => api_key_secret.iter().cloned().collect(),
-        ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => native_secret_names(inner),
+        ModelSpec::OpenaiCompatible { api_key_secret, .. } => {
+            api_key_secret.iter().cloned().collect()
+        }
+        ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => {
+            native_secret_names(inner)
+        }
         ModelSpec::Cassette { .. } => Vec::new(),
     }
 }
@@ -436,13 +461,21 @@ impl Host {
 
     /// Every installed tool's spec.
     pub fn tool_specs(&self) -> Vec<m::ToolSpec> {
-        self.tools.components.iter().flat_map(|c| c.specs.clone()).collect()
+        self.tools
+            .components
+            .iter()
+            .flat_map(|c| c.specs.clone())
+            .collect()
     }
 
     /// Starts a session: one run's worth of state and tool instances.
     pub fn session(&self) -> Session<'_> {
         let run = RunContext::new(self.services.clone());
-        let toolbox = Arc::new(Toolbox::new(self.agent_info.clone(), self.tools.clone(), run.clone()));
+        let toolbox = Arc::new(Toolbox::new(
+            self.agent_info.clone(),
+            self.tools.clone(),
+            run.clone(),
+        ));
         Session {
             host: self,
             run,
@@ -475,10 +508,12 @@ impl Session<'_> {
         if self.agent.is_none() {
             self.agent = Some(self.new_agent()?);
         }
-        self.toolbox.instantiate_all().map_err(|e| RunError::Crashed {
-            component: "tool".into(),
-            reason: e.to_string(),
-        })
+        self.toolbox
+            .instantiate_all()
+            .map_err(|e| RunError::Crashed {
+                component: "tool".into(),
+                reason: e.to_string(),
+            })
     }
 
     fn new_agent(&self) -> Result<(Store<StoreState>, AgentPlugin), RunError> {
@@ -535,7 +570,10 @@ impl Session<'_> {
                     reason: reason.clone(),
                 });
                 tracing::error!(component = %name, %reason, "agent crashed");
-                Err(RunError::Crashed { component: name, reason })
+                Err(RunError::Crashed {
+                    component: name,
+                    reason,
+                })
             }
         }
     }

@@ -98,11 +98,12 @@ impl config::Host for StoreState {
 
 impl approval::Host for StoreState {
     fn request(&mut self, call: w::ToolCall, reason: String) -> bool {
-        let approved =
-            self.run
-                .services
-                .approver
-                .approve(&self.info.name, &call.name, &call.arguments, &reason);
+        let approved = self.run.services.approver.approve(
+            &self.info.name,
+            &call.name,
+            &call.arguments,
+            &reason,
+        );
         tracing::info!(component = %self.info.name, tool = %call.name, approved, "approval requested");
         approved
     }

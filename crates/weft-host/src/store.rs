@@ -86,7 +86,9 @@ impl StoreState {
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stderr.clone()).stderr(stderr.clone());
-        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         for entry in &policy.env {
             match entry.split_once('=') {
                 Some((name, value)) => {
@@ -100,10 +102,19 @@ impl StoreState {
             }
         }
         for dir in &policy.dirs {
-            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            wasi.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| {
-                format!("cannot preopen {} for `{}`: {e}", dir.host.display(), info.name)
-            })?;
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| {
+                    format!(
+                        "cannot preopen {} for `{}`: {e}",
+                        dir.host.display(),
+                        info.name
+                    )
+                })?;
         }
         let limits = StoreLimitsBuilder::new()
             .memory_size(policy.limits.memory_mb as usize * 1024 * 1024)
@@ -183,7 +194,11 @@ pub(crate) fn classify(store: &Store<StoreState>, error: &wasmtime::Error) -> Ab
     let limits = &store.data().info.policy.limits;
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         match trap {
-            wasmtime::Trap::Interrupt => return Abort::Timeout { limit_ms: limits.timeout_ms },
+            wasmtime::Trap::Interrupt => {
+                return Abort::Timeout {
+                    limit_ms: limits.timeout_ms,
+                };
+            }
             wasmtime::Trap::OutOfFuel => {
                 return Abort::Fuel {
                     fuel: limits.fuel.unwrap_or(0),
@@ -278,16 +293,25 @@ impl HttpGate {
             };
             let name = &after[..end];
             let grant = self.info.policy.secret(name).ok_or_else(|| {
-                self.deny(format!("`{}` is not granted the secret `{name}`", self.info.name))
+                self.deny(format!(
+                    "`{}` is not granted the secret `{name}`",
+                    self.info.name
+                ))
             })?;
-            if !grant.hosts.iter().any(|p| crate::policy::host_matches(p, host, port)) {
+            if !grant
+                .hosts
+                .iter()
+                .any(|p| crate::policy::host_matches(p, host, port))
+            {
                 return Err(self.deny(format!(
                     "`{}` may not send the secret `{name}` to {host}",
                     self.info.name
                 )));
             }
             let value = self.secrets.get(name).ok_or_else(|| {
-                self.deny(format!("the secret `{name}` has no value configured on the host"))
+                self.deny(format!(
+                    "the secret `{name}` has no value configured on the host"
+                ))
             })?;
             out.push_str(value.expose());
             rest = &after[end + 2..];

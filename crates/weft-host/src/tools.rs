@@ -54,12 +54,18 @@ impl ToolComponent {
             component: info.name.clone(),
             reason,
         };
-        let mut store = StoreState::new_store(pre.engine(), info.clone(), run, None, None).map_err(fail)?;
+        let mut store =
+            StoreState::new_store(pre.engine(), info.clone(), run, None, None).map_err(fail)?;
         arm(&mut store);
         let specs = pre
             .instantiate(&mut store)
             .and_then(|b| b.weft_plugins_tool().call_list_tools(&mut store))
-            .map_err(|e| fail(format!("while listing its tools it {}", classify(&store, &e))))?;
+            .map_err(|e| {
+                fail(format!(
+                    "while listing its tools it {}",
+                    classify(&store, &e)
+                ))
+            })?;
         let mut validators = HashMap::new();
         let mut out = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -88,8 +94,9 @@ impl ToolComponent {
 
     /// Checks `arguments` (JSON text) against the tool's schema.
     fn validate(&self, tool: &str, arguments: &str) -> Result<(), ToolError> {
-        let value: serde_json::Value = serde_json::from_str(arguments)
-            .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
+            ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
+        })?;
         let Some(validator) = self.validators.get(tool) else {
             return Ok(());
         };
@@ -98,7 +105,11 @@ impl ToolComponent {
             .take(5)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let field = if path.is_empty() { "(root)".to_string() } else { format!("`{path}`") };
+                let field = if path.is_empty() {
+                    "(root)".to_string()
+                } else {
+                    format!("`{path}`")
+                };
                 format!("{field}: {e}")
             })
             .collect();
@@ -112,7 +123,9 @@ impl ToolComponent {
 
 fn valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Every installed tool, by name.
@@ -166,8 +179,16 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    pub(crate) fn new(caller: Arc<ComponentInfo>, registry: Arc<ToolRegistry>, run: Arc<RunContext>) -> Self {
-        let instances = registry.components.iter().map(|_| Mutex::new(None)).collect();
+    pub(crate) fn new(
+        caller: Arc<ComponentInfo>,
+        registry: Arc<ToolRegistry>,
+        run: Arc<RunContext>,
+    ) -> Self {
+        let instances = registry
+            .components
+            .iter()
+            .map(|_| Mutex::new(None))
+            .collect();
         Toolbox {
             caller,
             registry,
@@ -199,7 +220,9 @@ impl Toolbox {
     }
 
     fn slot(&self, index: usize) -> std::sync::MutexGuard<'_, Option<ToolInstance>> {
-        self.instances[index].lock().unwrap_or_else(|p| p.into_inner())
+        self.instances[index]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn instantiate(&self, index: usize) -> Result<ToolInstance, ToolError> {
@@ -220,7 +243,8 @@ impl Toolbox {
     }
 
     fn crashed(&self, component: &str, what: &str) -> ToolError {
-        let reason = format!("tool component `{component}` {what}; it will be restarted on the next call");
+        let reason =
+            format!("tool component `{component}` {what}; it will be restarted on the next call");
         tracing::error!(%component, %reason, "tool crashed");
         self.run.services.observer.event(&Event::Crashed {
             component: component.to_string(),
@@ -254,7 +278,10 @@ impl Toolbox {
         };
         let policy = &self.caller.policy;
         if !policy.allows_tool(tool) {
-            let reason = format!("the policy of `{}` does not allow the tool `{tool}`", self.caller.name);
+            let reason = format!(
+                "the policy of `{}` does not allow the tool `{tool}`",
+                self.caller.name
+            );
             self.run.services.observer.event(&Event::Denied {
                 component: self.caller.name.clone(),
                 reason: reason.clone(),
@@ -271,7 +298,9 @@ impl Toolbox {
                 "the policy requires approval for this tool",
             )
         {
-            return Err(ToolError::Denied(format!("approval for `{tool}` was declined")));
+            return Err(ToolError::Denied(format!(
+                "approval for `{tool}` was declined"
+            )));
         }
         let mut slot = self.slot(index);
         if slot.is_none() {
@@ -315,8 +344,13 @@ impl toolbox::Host for StoreState {
 
     fn call(&mut self, call: w::ToolCall) -> Result<String, w::ToolError> {
         let Some(toolbox) = self.toolbox.clone() else {
-            return Err(w::ToolError::Denied(format!("`{}` has no toolbox", self.info.name)));
+            return Err(w::ToolError::Denied(format!(
+                "`{}` has no toolbox",
+                self.info.name
+            )));
         };
-        toolbox.call(&call.name, &call.arguments).map_err(Into::into)
+        toolbox
+            .call(&call.name, &call.arguments)
+            .map_err(Into::into)
     }
 }

@@ -645,7 +645,16 @@ fn canonical(request: &ChatRequest) -> Value {
 }
 
 fn short(v: &Value) -> String {
-    crate::http_error::truncate(&v.to_string(), 160)
+    let s = v.to_string();
+    const MAX: usize = 160;
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [truncated, {} bytes in all]", &s[..end], s.len())
 }
 
 fn diff_values(path: &str, expected: &Value, got: &Value, out: &mut Vec<String>) {

@@ -1,5 +1,8 @@
 //! Weft's model layer: the portable chat vocabulary, the [`Model`] trait
-//! every backend implements, and the first backends.
+//! every backend implements, and Model-level cassettes.
+//!
+//! The HTTP providers (OpenAI and its compatible family, Anthropic, Gemini)
+//! live in the `weft-providers` crate, which builds on this one.
 //!
 //! The host binds an agent's `model` import (`wit/model.wit`) to a [`Model`]
 //! chosen by configuration. This crate holds everything on the Rust side of
@@ -9,7 +12,6 @@
 //!   ([`ChatRequest`], [`ChatResponse`], [`StreamEvent`], [`ModelError`], ...);
 //! - [`model`]: the [`Model`] trait, its stream contract and helpers
 //!   ([`collect_stream`], [`stream_from_chat`]);
-//! - [`openai`]: an OpenAI-compatible Chat Completions backend over HTTP;
 //! - [`cassette`]: record and replay of model calls for deterministic tests;
 //! - [`sse`]: a small Server-Sent Events parser;
 //! - [`Secret`]: an API key that never prints.
@@ -18,9 +20,7 @@
 //! futures are `Send` only on native targets (see [`MaybeSend`]).
 
 pub mod cassette;
-mod http_error;
 pub mod model;
-pub mod openai;
 pub mod secret;
 pub mod sse;
 pub mod types;
@@ -30,6 +30,5 @@ pub use model::{
     BoxFuture, BoxStream, EventStream, MaybeSend, MaybeSync, Model, chat_via_stream,
     collect_stream, events_from_response, stream_from_chat, stream_of,
 };
-pub use openai::{OpenAiCompatible, OpenAiConfig};
 pub use secret::Secret;
 pub use types::*;

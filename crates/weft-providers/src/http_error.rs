@@ -1,11 +1,17 @@
-//! Mapping HTTP failures and `reqwest` errors onto [`ModelError`].
+//! Mapping provider failures onto [`ModelError`].
 //!
-//! Shared by the HTTP backends. The classification reads the status first
-//! and the body's wording second, because providers disagree on statuses:
-//! GLM answers an empty balance with HTTP 429 and code 1113, DeepSeek with
-//! 402, OpenAI with 429 `insufficient_quota`.
+//! Shared by every provider. [`classify_for`] reads, in order: the
+//! provider's own error identifiers (`error.code`, `error.type`,
+//! `error.status`, `error.details[].reason`, `base_resp.status_code`, ...)
+//! through its profile's `errors` table; its profile's `status` table; then
+//! the status and the body's wording, because providers disagree on
+//! statuses: GLM answers an empty balance with HTTP 429 and code 1113,
+//! DeepSeek with 402, Kimi with 403, OpenAI with 429 `insufficient_quota`.
 
-use crate::types::ModelError;
+use serde_json::Value;
+use weft_model::types::ModelError;
+
+use crate::catalog::{ErrorKind, Profile};
 
 /// Error bodies are cut to this many bytes in [`ModelError::Provider`].
 pub(crate) const MAX_BODY: usize = 4096;
@@ -23,40 +29,22 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     format!("{}… [truncated, {} bytes in all]", &s[..end], s.len())
 }
 
-/// Maps a failed `reqwest` call: timeouts to [`ModelError::Timeout`],
-/// everything else (connect, TLS, reset, body read) to
-/// [`ModelError::Transport`]. The message includes the error's causes.
-pub(crate) fn from_reqwest(provider: &str, err: &reqwest::Error) -> ModelError {
-    let mut msg = format!("{provider}: {err}");
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = cause.source();
-    }
-    if err.is_timeout() {
-        ModelError::Timeout(msg)
-    } else {
-        ModelError::Transport(msg)
-    }
-}
-
 /// The delay a response asks for: `retry-after-ms` (OpenAI, Azure) or
 /// `Retry-After` in seconds (integer or decimal) or as an HTTP date.
-pub(crate) fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
+pub(crate) fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(ms) = get("retry-after-ms")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
     {
         return Some(ms.round() as u64);
     }
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, now_unix_secs())
+    parse_retry_after(get("retry-after")?, now_unix_secs())
 }
 
 /// Parses a `Retry-After` value, relative to `now` (Unix seconds) for the
@@ -137,6 +125,7 @@ pub(crate) fn error_message(body: &str) -> String {
             .or_else(|| v.get("message"))
             .or_else(|| v.get("msg"))
             .or_else(|| v.get("detail"))
+            .or_else(|| v.get("base_resp").and_then(|b| b.get("status_msg")))
             .and_then(|m| m.as_str())
             .map(str::to_owned)
     });
@@ -181,6 +170,8 @@ fn balance_exhausted(lower: &str, code: Option<&str>, has_retry_after: bool) -> 
         "no balance",
         "credit balance",
         "out of credits",
+        "credits are depleted",
+        "account is in arrears",
         "insufficient_quota",
         "quota exhausted",
         "quota has been exhausted",
@@ -220,6 +211,10 @@ fn context_too_long(lower: &str) -> bool {
             "reduce the length of the messages",
             "maximum input length",
             "range of input length",
+            "exceeds the maximum number of tokens",
+            "exceeded model token limit",
+            "exceeds max length",
+            "available context size",
         ],
     )
 }
@@ -255,11 +250,13 @@ pub(crate) fn classify(
     let code = code.as_deref();
     let msg = || format!("{provider}: HTTP {status}: {}", error_message(body));
     match status {
+        403 if balance_exhausted(&lower, code, true) => ModelError::InsufficientBalance(msg()),
         401 | 403 => ModelError::Auth(msg()),
         402 => ModelError::InsufficientBalance(msg()),
         429 if balance_exhausted(&lower, code, retry_after_ms.is_some()) => {
             ModelError::InsufficientBalance(msg())
         }
+        429 if lower.contains("overloaded") => ModelError::Overloaded(msg()),
         429 => ModelError::RateLimited {
             retry_after_ms,
             message: msg(),
@@ -312,6 +309,155 @@ pub(crate) fn classify_inline(provider: &str, body: &str) -> ModelError {
             body: truncate(body, MAX_BODY),
         }
     }
+}
+
+/// Every identifier an error body carries, most specific first:
+/// `error.details[].reason` / `error_code`, `error.code`, `error.type`,
+/// `error.status`, top-level `code` / `type` / `status`, and MiniMax's
+/// `base_resp.status_code` (when not 0).
+fn error_ids(v: &Value) -> Vec<String> {
+    fn text(v: Option<&Value>) -> Option<String> {
+        match v? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    let e = v.get("error");
+    if let Some(details) = e.and_then(|e| e.get("details")) {
+        let items: Vec<&Value> = match details {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        for d in items {
+            out.extend(text(d.get("reason")));
+            out.extend(text(d.get("error_code")));
+        }
+    }
+    for key in ["code", "type", "status"] {
+        out.extend(text(e.and_then(|e| e.get(key))));
+    }
+    // Anthropic's envelope has a top-level `"type": "error"`: not an id.
+    for key in ["code", "status"] {
+        out.extend(text(v.get(key)));
+    }
+    if let Some(t) = text(v.get("type")).filter(|t| t != "error") {
+        out.push(t);
+    }
+    if let Some(code) = v
+        .get("base_resp")
+        .and_then(|b| b.get("status_code"))
+        .and_then(Value::as_i64)
+        .filter(|c| *c != 0)
+    {
+        out.push(code.to_string());
+    }
+    out
+}
+
+/// The kind a profile assigns to one of `ids` (exact names first, then
+/// `*`-suffixed prefixes, longest first).
+fn kind_for_ids(profile: &Profile, ids: &[String]) -> Option<ErrorKind> {
+    for id in ids {
+        if let Some(k) = profile.errors.get(id) {
+            return Some(*k);
+        }
+    }
+    let mut best: Option<(usize, ErrorKind)> = None;
+    for id in ids {
+        for (pattern, kind) in &profile.errors {
+            if let Some(prefix) = pattern.strip_suffix('*')
+                && id.starts_with(prefix)
+                && best.is_none_or(|(len, _)| prefix.len() > len)
+            {
+                best = Some((prefix.len(), *kind));
+            }
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Gemini's `RetryInfo.retryDelay` (`"37s"`, `"1.5s"`) in milliseconds.
+fn retry_delay_ms(v: &Value) -> Option<u64> {
+    let details = v.get("error")?.get("details")?.as_array()?;
+    details.iter().find_map(|d| {
+        let delay = d.get("retryDelay")?.as_str()?;
+        let secs: f64 = delay.trim().strip_suffix('s')?.parse().ok()?;
+        (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64)
+    })
+}
+
+fn make(
+    kind: ErrorKind,
+    msg: String,
+    retry_after_ms: Option<u64>,
+    lower: &str,
+    has_retry_after: bool,
+) -> ModelError {
+    match kind {
+        // A "rate limit" whose wording says the money ran out is not one.
+        ErrorKind::RateLimited if balance_exhausted(lower, None, has_retry_after) => {
+            ModelError::InsufficientBalance(msg)
+        }
+        ErrorKind::RateLimited => ModelError::RateLimited {
+            retry_after_ms,
+            message: msg,
+        },
+        ErrorKind::Auth => ModelError::Auth(msg),
+        ErrorKind::InsufficientBalance => ModelError::InsufficientBalance(msg),
+        ErrorKind::ContextTooLong => ModelError::ContextTooLong(msg),
+        ErrorKind::ContentFiltered => ModelError::ContentFiltered(msg),
+        ErrorKind::Overloaded => ModelError::Overloaded(msg),
+        ErrorKind::Timeout => ModelError::Timeout(msg),
+        ErrorKind::Unsupported => ModelError::Unsupported(msg),
+    }
+}
+
+/// Maps a non-success HTTP response from the provider `provider` (with
+/// `profile`'s error tables) onto the most specific [`ModelError`].
+pub(crate) fn classify_for(
+    profile: &Profile,
+    provider: &str,
+    status: u16,
+    headers: &[(String, String)],
+    body: &str,
+) -> ModelError {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let retry_after = retry_after_ms(headers).or_else(|| retry_delay_ms(&parsed));
+    let lower = body.to_lowercase();
+    let msg = || format!("{provider}: HTTP {status}: {}", error_message(body));
+    if let Some(kind) = kind_for_ids(profile, &error_ids(&parsed)) {
+        return make(kind, msg(), retry_after, &lower, retry_after.is_some());
+    }
+    if let Some(kind) = profile.status.get(&status) {
+        return make(*kind, msg(), retry_after, &lower, retry_after.is_some());
+    }
+    classify(provider, status, retry_after, body)
+}
+
+/// Maps an error a provider sent inside a successful (HTTP 200) response or
+/// stream, such as `data: {"error": {...}}` or MiniMax's
+/// `base_resp.status_code`.
+pub(crate) fn classify_inline_for(profile: &Profile, provider: &str, body: &str) -> ModelError {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    if let Some(kind) = kind_for_ids(profile, &error_ids(&parsed)) {
+        let lower = body.to_lowercase();
+        let retry_after = retry_delay_ms(&parsed);
+        let msg = format!("{provider}: {}", error_message(body));
+        return make(kind, msg, retry_after, &lower, retry_after.is_some());
+    }
+    classify_inline(provider, body)
+}
+
+/// True when a successful-looking body carries an error: a non-null
+/// `error`, or a non-zero MiniMax `base_resp.status_code`.
+pub(crate) fn body_has_error(v: &Value) -> bool {
+    v.get("error").is_some_and(|e| !e.is_null())
+        || v.get("base_resp")
+            .and_then(|b| b.get("status_code"))
+            .and_then(Value::as_i64)
+            .is_some_and(|c| c != 0)
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use futures::StreamExt;
 use serde_json::json;
 use support::{Reply, serve};
 use weft_model::{
-    ChatRequest, ChatResponse, EventStream, FinishReason, Message, Model, ModelError,
-    OpenAiCompatible, OpenAiConfig, Part, RecordingModel, ReplayModel, Role, StreamEvent, ToolCall,
-    ToolSpec, Usage, collect_stream,
+    ChatRequest, ChatResponse, EventStream, FinishReason, Message, Model, ModelError, Part,
+    RecordingModel, ReplayModel, Role, StreamEvent, ToolCall, ToolSpec, Usage, collect_stream,
 };
+use weft_providers::{OpenAiCompatible, OpenAiConfig};
 
 const KEY: &str = "sk-test-very-secret-key";
 

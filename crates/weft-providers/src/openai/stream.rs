@@ -3,18 +3,20 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::Bytes;
-use futures::StreamExt;
 use serde_json::Value;
-
-use super::wire::{
-    arguments_of, finish_arguments, finish_reason, parse_usage, reasoning_of, reasoning_part,
-    text_of,
+use weft_model::sse::SseEvent;
+use weft_model::types::{
+    ChatResponse, Message, ModelError, Part, Reasoning, Role, StreamEvent, ToolCall, Usage,
 };
-use crate::http_error::{classify_inline, from_reqwest, truncate};
-use crate::model::{BoxStream, EventStream};
-use crate::sse::{SseEvent, SseParser};
-use crate::types::{ChatResponse, Message, ModelError, Part, Role, StreamEvent, ToolCall, Usage};
+
+use super::think::{Piece, ThinkSplitter};
+use super::wire::{
+    arguments_of, detail_meta, finish_reason, parse_usage, reasoning_of, reasoning_part, text_of,
+};
+use crate::catalog::Profile;
+use crate::http_error::{body_has_error, classify_inline_for, truncate};
+use crate::streaming::{Flow, StreamDecoder};
+use crate::wire_util::finish_arguments;
 
 /// One tool call being assembled.
 #[derive(Debug, Default)]
@@ -116,6 +118,7 @@ impl ToolCallAssembler {
         provider: &str,
         raw_finish: Option<&str>,
     ) -> Result<Vec<ToolCall>, ModelError> {
+        let cut = raw_finish == Some("length");
         let mut out = Vec::with_capacity(self.calls.len());
         for (i, c) in self.calls.into_iter().enumerate() {
             let id = c.id.unwrap_or_else(|| format!("call_{i}"));
@@ -124,11 +127,7 @@ impl ToolCallAssembler {
                     "{provider}: invalid stream: tool call {i} (id `{id}`) has no name"
                 )));
             }
-            let arguments =
-                finish_arguments(&id, &c.name, c.arguments, raw_finish).map_err(|e| match e {
-                    ModelError::Transport(m) => ModelError::Transport(format!("{provider}: {m}")),
-                    other => other,
-                })?;
+            let arguments = finish_arguments(provider, &id, &c.name, c.arguments, cut)?;
             out.push(ToolCall {
                 id,
                 name: c.name,
@@ -139,42 +138,37 @@ impl ToolCallAssembler {
     }
 }
 
-/// What the stream decoder should do after one SSE event.
-#[derive(Debug, PartialEq, Eq)]
-enum Flow {
-    Continue,
-    End,
-}
-
 /// Decodes Chat Completions chunks and assembles the final answer.
 #[derive(Debug)]
 pub(crate) struct Decoder {
     provider: String,
+    profile: Profile,
     model: String,
     parts: Vec<Part>,
     calls: ToolCallAssembler,
+    think: Option<ThinkSplitter>,
     raw_finish: Option<String>,
     usage: Option<Usage>,
 }
 
 impl Decoder {
-    pub(crate) fn new(provider: &str, fallback_model: &str) -> Self {
+    pub(crate) fn new(provider: &str, profile: &Profile, fallback_model: &str) -> Self {
         Self {
             provider: provider.to_owned(),
+            profile: profile.clone(),
             model: fallback_model.to_owned(),
             parts: Vec::new(),
             calls: ToolCallAssembler::default(),
+            think: profile.think_tags.then(ThinkSplitter::default),
             raw_finish: None,
             usage: None,
         }
     }
 
-    /// True once the provider reported why generation ended.
-    fn finished(&self) -> bool {
-        self.raw_finish.is_some()
-    }
-
     fn push_text(&mut self, reasoning: bool, delta: String, out: &mut VecDeque<StreamEvent>) {
+        if delta.is_empty() {
+            return;
+        }
         match (self.parts.last_mut(), reasoning) {
             (Some(Part::Text(t)), false) => t.push_str(&delta),
             (Some(Part::Reasoning(r)), true) => r.text.push_str(&delta),
@@ -190,7 +184,66 @@ impl Decoder {
         });
     }
 
-    /// Handles one SSE event, queueing the stream events it produced.
+    fn push_pieces(&mut self, pieces: Vec<Piece>, out: &mut VecDeque<StreamEvent>) {
+        for piece in pieces {
+            match piece {
+                Piece::Open => self
+                    .parts
+                    .push(reasoning_part(&self.provider, String::new())),
+                Piece::Close => {}
+                Piece::Text { reasoning, text } => self.push_text(reasoning, text, out),
+            }
+        }
+    }
+
+    fn push_content(&mut self, text: String, out: &mut VecDeque<StreamEvent>) {
+        match self.think.as_mut() {
+            Some(splitter) => {
+                let pieces = splitter.feed(&text);
+                self.push_pieces(pieces, out);
+            }
+            None => self.push_text(false, text, out),
+        }
+    }
+
+    /// MiniMax's split reasoning: `reasoning_details` fragments, the first
+    /// of each carrying its metadata.
+    fn push_details(&mut self, details: &[Value], out: &mut VecDeque<StreamEvent>) {
+        for d in details {
+            let text = d.get("text").and_then(Value::as_str).unwrap_or_default();
+            let meta = detail_meta(d);
+            // A fragment continues the current split-out reasoning when it
+            // carries no metadata of its own, or the same metadata.
+            let continues = matches!(self.parts.last(), Some(Part::Reasoning(r))
+                if r.signature.as_deref().is_some_and(|s| meta == "{}" || s == meta));
+            if continues {
+                if let Some(Part::Reasoning(r)) = self.parts.last_mut() {
+                    r.text.push_str(text);
+                }
+            } else {
+                self.parts.push(Part::Reasoning(Reasoning {
+                    text: text.to_owned(),
+                    signature: Some(meta),
+                    provider: Some(self.provider.clone()),
+                    redacted: false,
+                }));
+            }
+            if !text.is_empty() {
+                out.push_back(StreamEvent::ReasoningDelta(text.to_owned()));
+            }
+        }
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn finished(&self) -> bool {
+        self.raw_finish.is_some()
+    }
+
     fn handle(
         &mut self,
         event: &SseEvent,
@@ -210,10 +263,8 @@ impl Decoder {
                 truncate(data, 500)
             ))
         })?;
-        if event.event.as_deref() == Some("error")
-            || chunk.get("error").is_some_and(|e| !e.is_null())
-        {
-            return Err(classify_inline(&self.provider, data));
+        if event.event.as_deref() == Some("error") || body_has_error(&chunk) {
+            return Err(classify_inline_for(&self.profile, &self.provider, data));
         }
         if let Some(model) = chunk
             .get("model")
@@ -223,7 +274,7 @@ impl Decoder {
             model.clone_into(&mut self.model);
         }
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(parse_usage(usage));
+            self.usage = Some(parse_usage(usage, &self.profile.usage));
         }
         let choices = chunk
             .get("choices")
@@ -236,18 +287,23 @@ impl Decoder {
             }
             if let Some(delta) = choice.get("delta") {
                 let reasoning = reasoning_of(delta);
-                if !reasoning.is_empty() {
-                    self.push_text(true, reasoning, out);
+                self.push_text(true, reasoning, out);
+                if let Some(details) = delta.get("reasoning_details").and_then(Value::as_array) {
+                    self.push_details(details, out);
                 }
                 let text = text_of(delta.get("content"));
                 if !text.is_empty() {
-                    self.push_text(false, text, out);
+                    self.push_content(text, out);
                 }
                 if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
                     for fragment in calls {
                         self.calls.push(fragment);
                     }
                 }
+            }
+            // Kimi reports usage inside the final choice.
+            if let Some(usage) = choice.get("usage").filter(|u| u.is_object()) {
+                self.usage = Some(parse_usage(usage, &self.profile.usage));
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.raw_finish = Some(reason.to_owned());
@@ -256,13 +312,15 @@ impl Decoder {
         Ok(Flow::Continue)
     }
 
-    /// Completes the answer: the tool-call events, then `Done`.
-    fn finish(self, out: &mut VecDeque<StreamEvent>) -> Result<(), ModelError> {
+    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ModelError> {
+        if let Some(mut splitter) = self.think.take() {
+            let pieces = splitter.flush();
+            self.push_pieces(pieces, out);
+        }
         let has_calls = !self.calls.is_empty();
-        let calls = self
-            .calls
-            .finish(&self.provider, self.raw_finish.as_deref())?;
-        let mut parts = self.parts;
+        let calls =
+            std::mem::take(&mut self.calls).finish(&self.provider, self.raw_finish.as_deref())?;
+        let mut parts = std::mem::take(&mut self.parts);
         for c in calls {
             out.push_back(StreamEvent::ToolCall(c.clone()));
             parts.push(Part::ToolCall(c));
@@ -271,111 +329,10 @@ impl Decoder {
             message: Message::new(Role::Assistant, parts),
             finish_reason: finish_reason(self.raw_finish.as_deref(), has_calls),
             usage: self.usage.unwrap_or_default(),
-            model: self.model,
+            model: std::mem::take(&mut self.model),
         }));
         Ok(())
     }
-}
-
-/// The raw body of a streamed response.
-pub(crate) type ByteStream = BoxStream<'static, Result<Bytes, reqwest::Error>>;
-
-struct Driver {
-    body: ByteStream,
-    parser: SseParser,
-    decoder: Option<Decoder>,
-    queue: VecDeque<StreamEvent>,
-    error: Option<ModelError>,
-    received: usize,
-}
-
-impl Driver {
-    /// Feeds SSE events to the decoder; `true` once the stream is over.
-    fn process(&mut self, events: Vec<SseEvent>) -> bool {
-        for event in events {
-            let Some(decoder) = self.decoder.as_mut() else {
-                return true;
-            };
-            match decoder.handle(&event, &mut self.queue) {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::End) => {
-                    self.end();
-                    return true;
-                }
-                Err(e) => {
-                    self.decoder = None;
-                    self.error = Some(e);
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
-    fn end(&mut self) {
-        if let Some(decoder) = self.decoder.take()
-            && let Err(e) = decoder.finish(&mut self.queue)
-        {
-            self.error = Some(e);
-        }
-    }
-
-    async fn next(&mut self) -> Option<Result<StreamEvent, ModelError>> {
-        loop {
-            if let Some(event) = self.queue.pop_front() {
-                return Some(Ok(event));
-            }
-            if let Some(e) = self.error.take() {
-                return Some(Err(e));
-            }
-            let decoder = self.decoder.as_ref()?;
-            match self.body.next().await {
-                Some(Ok(bytes)) => {
-                    self.received += bytes.len();
-                    let events = self.parser.feed(&bytes);
-                    self.process(events);
-                }
-                Some(Err(e)) => {
-                    let provider = decoder.provider.clone();
-                    self.decoder = None;
-                    self.error = Some(from_reqwest(&provider, &e));
-                }
-                None => {
-                    let last: Vec<SseEvent> = self.parser.finish().into_iter().collect();
-                    if self.process(last) {
-                        continue;
-                    }
-                    match self.decoder.as_ref() {
-                        Some(d) if d.finished() => self.end(),
-                        Some(d) => {
-                            self.error = Some(ModelError::Transport(format!(
-                                "{}: stream truncated: the connection closed after {} bytes without `[DONE]` or a finish_reason",
-                                d.provider, self.received
-                            )));
-                            self.decoder = None;
-                        }
-                        None => {}
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Turns a streamed Chat Completions body into an [`EventStream`].
-pub(crate) fn event_stream(body: ByteStream, provider: &str, fallback_model: &str) -> EventStream {
-    let driver = Driver {
-        body,
-        parser: SseParser::new(),
-        decoder: Some(Decoder::new(provider, fallback_model)),
-        queue: VecDeque::new(),
-        error: None,
-        received: 0,
-    };
-    Box::pin(futures::stream::unfold(driver, |mut d| async move {
-        let item = d.next().await?;
-        Some((item, d))
-    }))
 }
 
 #[cfg(test)]
@@ -449,6 +406,70 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(calls, vec![ToolCall::new("a", "f", r#"{"a":1}"#)]);
+    }
+
+    fn decode(provider: &str, chunks: &[Value]) -> ChatResponse {
+        let profile = crate::catalog::catalog()
+            .profile_or_generic(provider)
+            .clone();
+        let mut d = Decoder::new(provider, &profile, "m");
+        let mut out = VecDeque::new();
+        for c in chunks {
+            let event = SseEvent {
+                event: None,
+                data: c.to_string(),
+            };
+            assert_eq!(d.handle(&event, &mut out).unwrap(), Flow::Continue);
+        }
+        d.finish(&mut out).unwrap();
+        match out.pop_back() {
+            Some(StreamEvent::Done(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn delta(d: Value) -> Value {
+        json!({"choices": [{"index": 0, "delta": d}]})
+    }
+
+    #[test]
+    fn minimax_split_reasoning_streams_into_one_part_per_detail() {
+        let meta = json!({"type": "reasoning.text", "id": "r1", "format": "MiniMax-response-v1", "index": 0});
+        let mut first = meta.clone();
+        first["text"] = "I will ".into();
+        let r = decode(
+            "minimax",
+            &[
+                delta(json!({"reasoning_details": [first]})),
+                delta(json!({"reasoning_details": [{"text": "call it."}]})),
+                delta(json!({"content": "Done."})),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            ],
+        );
+        assert_eq!(r.reasoning_text(), "I will call it.");
+        assert_eq!(r.text(), "Done.");
+        match &r.message.parts[0] {
+            Part::Reasoning(p) => {
+                let sig: Value = serde_json::from_str(p.signature.as_deref().unwrap()).unwrap();
+                assert_eq!(sig, meta);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unclosed_think_block_at_the_end_is_kept() {
+        let r = decode(
+            "minimax",
+            &[
+                delta(json!({"content": "<think>still thin"})),
+                delta(json!({"content": "king</"})),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}),
+            ],
+        );
+        assert_eq!(r.reasoning_text(), "still thinking</");
+        assert_eq!(r.text(), "");
+        assert_eq!(r.finish_reason, weft_model::FinishReason::Length);
     }
 
     #[test]

@@ -1,35 +1,33 @@
 //! Chat Completions wire format: building request bodies and reading
-//! (non-streamed) responses.
+//! (unstreamed) responses, under a provider profile.
 
 use serde_json::{Map, Value, json};
-
-use crate::http_error::{classify_inline, truncate};
-use crate::types::{
+use weft_model::types::{
     ChatRequest, ChatResponse, FinishReason, Message, ModelError, Part, Reasoning, ResponseFormat,
     Role, ToolCall, ToolChoice, Usage,
+};
+
+use super::think::{Piece, ThinkSplitter};
+use crate::catalog::{ModelCaps, Profile, ReasoningReplay, UsageFields};
+use crate::http_error::{body_has_error, classify_inline_for, truncate};
+use crate::wire_util::{
+    apply_provider_options, f32_json, finish_arguments, first_u64, parse_json_text,
 };
 
 /// What the body builder needs to know about the backend.
 pub(crate) struct Target<'a> {
     /// The model name sent as `model`.
     pub model: &'a str,
-    /// The provider name: selects provider options and replayed reasoning.
+    /// The provider name: selects provider options and own reasoning.
     pub provider: &'a str,
+    /// Wire quirks.
+    pub profile: &'a Profile,
+    /// What the model accepts.
+    pub caps: &'a ModelCaps,
 }
 
 fn invalid(msg: String) -> ModelError {
     ModelError::Unsupported(msg)
-}
-
-fn parse_json_text(what: &str, text: &str) -> Result<Value, ModelError> {
-    serde_json::from_str(text).map_err(|e| invalid(format!("{what} is not valid JSON: {e}")))
-}
-
-/// An `f32` as the JSON number a person would write (`0.7`, not
-/// `0.699999988079071`).
-fn f32_json(x: f32) -> Option<Value> {
-    let f: f64 = x.to_string().parse().unwrap_or(f64::from(x));
-    serde_json::Number::from_f64(f).map(Value::Number)
 }
 
 fn part_kind(part: &Part) -> &'static str {
@@ -50,11 +48,17 @@ fn tool_message(call_id: &str, content: &str, is_error: bool) -> Value {
     json!({"role": "tool", "tool_call_id": call_id, "content": content})
 }
 
+fn is_own(r: &Reasoning, provider: &str) -> bool {
+    r.provider
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
+}
+
 fn push_message(
     out: &mut Vec<Value>,
     index: usize,
     m: &Message,
-    provider: &str,
+    target: &Target<'_>,
 ) -> Result<(), ModelError> {
     let wrong = |p: &Part, role: &str| {
         invalid(format!(
@@ -98,19 +102,41 @@ fn push_message(
             }
         }
         Role::Assistant => {
-            let mut text = String::new();
-            let mut reasoning = String::new();
+            let replay = target.caps.reasoning_replay;
+            let mut content = String::new();
+            let mut reasoning: Option<String> = None;
+            let mut details = Vec::new();
             let mut calls = Vec::new();
             for p in &m.parts {
                 match p {
-                    Part::Text(t) => text.push_str(t),
-                    // Only this provider's own, readable reasoning is
-                    // replayed; foreign or redacted reasoning is dropped.
-                    Part::Reasoning(r) => {
-                        if !r.redacted && r.provider.as_deref() == Some(provider) {
-                            reasoning.push_str(&r.text);
+                    Part::Text(t) => content.push_str(t),
+                    // Only this provider's own reasoning is replayed, under
+                    // the model's rule (foreign reasoning was handled by
+                    // the adaptation).
+                    Part::Reasoning(r) if !is_own(r, target.provider) || r.redacted => {}
+                    Part::Reasoning(r) => match replay {
+                        ReasoningReplay::ReasoningContent => {
+                            reasoning.get_or_insert_with(String::new).push_str(&r.text)
                         }
-                    }
+                        ReasoningReplay::ThinkTags => match &r.signature {
+                            // Split-out reasoning (`reasoning_details`): its
+                            // metadata travels in `signature`.
+                            Some(meta) => {
+                                let mut d = match serde_json::from_str::<Value>(meta) {
+                                    Ok(Value::Object(o)) => o,
+                                    _ => Map::new(),
+                                };
+                                d.insert("text".into(), r.text.clone().into());
+                                details.push(Value::Object(d));
+                            }
+                            None => {
+                                content.push_str("<think>");
+                                content.push_str(&r.text);
+                                content.push_str("</think>");
+                            }
+                        },
+                        _ => {}
+                    },
                     Part::ToolCall(c) => calls.push(json!({
                         "id": c.id,
                         "type": "function",
@@ -121,14 +147,17 @@ fn push_message(
             }
             let mut msg = Map::new();
             msg.insert("role".into(), "assistant".into());
-            let content = if text.is_empty() && !calls.is_empty() {
+            let content = if content.is_empty() && !calls.is_empty() {
                 Value::Null
             } else {
-                Value::String(text)
+                Value::String(content)
             };
             msg.insert("content".into(), content);
-            if !reasoning.is_empty() {
-                msg.insert("reasoning_content".into(), reasoning.into());
+            if let Some(r) = reasoning {
+                msg.insert("reasoning_content".into(), r.into());
+            }
+            if !details.is_empty() {
+                msg.insert("reasoning_details".into(), details.into());
             }
             if !calls.is_empty() {
                 msg.insert("tool_calls".into(), calls.into());
@@ -139,28 +168,7 @@ fn push_message(
     Ok(())
 }
 
-/// Merges `patch` into `base`: objects merge recursively, `null` removes a
-/// key, anything else replaces.
-fn merge(base: &mut Map<String, Value>, patch: Map<String, Value>) {
-    for (k, v) in patch {
-        match v {
-            Value::Null => {
-                base.remove(&k);
-            }
-            Value::Object(p) => match base.get_mut(&k) {
-                Some(Value::Object(b)) => merge(b, p),
-                _ => {
-                    base.insert(k, Value::Object(p));
-                }
-            },
-            v => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
-
-/// The Chat Completions request body for `req`.
+/// The Chat Completions request body for an adapted request.
 pub(crate) fn build_body(
     req: &ChatRequest,
     target: &Target<'_>,
@@ -171,7 +179,7 @@ pub(crate) fn build_body(
 
     let mut messages = Vec::with_capacity(req.messages.len());
     for (i, m) in req.messages.iter().enumerate() {
-        push_message(&mut messages, i, m, target.provider)?;
+        push_message(&mut messages, i, m, target)?;
     }
     body.insert("messages".into(), messages.into());
 
@@ -192,6 +200,12 @@ pub(crate) fn build_body(
             }));
         }
         body.insert("tools".into(), tools.into());
+        if target.profile.parallel_tool_calls_param && target.caps.parallel_tools {
+            body.insert("parallel_tool_calls".into(), true.into());
+        }
+        if stream && target.profile.tool_stream {
+            body.insert("tool_stream".into(), true.into());
+        }
     }
     match &req.tool_choice {
         ToolChoice::Auto => {}
@@ -254,47 +268,18 @@ pub(crate) fn build_body(
         body.insert("seed".into(), seed.into());
     }
     if let Some(max) = req.max_output_tokens {
-        // OpenAI's reasoning models reject `max_tokens`; most compatible
-        // servers know only `max_tokens`. A provider option can override.
-        let key = if target.provider == "openai" {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
-        body.insert(key.into(), max.into());
+        body.insert(target.profile.max_tokens_field.clone(), max.into());
     }
     if !req.stop.is_empty() {
         body.insert("stop".into(), req.stop.clone().into());
     }
     if stream {
         body.insert("stream".into(), true.into());
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-
-    // Provider options: `*` first, then this provider's, each merged in.
-    let applicable = req
-        .provider_options
-        .iter()
-        .filter(|o| o.provider == "*")
-        .chain(
-            req.provider_options
-                .iter()
-                .filter(|o| o.provider != "*" && o.provider.eq_ignore_ascii_case(target.provider)),
-        );
-    for opt in applicable {
-        match parse_json_text(
-            &format!("the provider option for `{}`", opt.provider),
-            &opt.json,
-        )? {
-            Value::Object(patch) => merge(&mut body, patch),
-            _ => {
-                return Err(invalid(format!(
-                    "the provider option for `{}` is not a JSON object",
-                    opt.provider
-                )));
-            }
+        if target.profile.stream_usage {
+            body.insert("stream_options".into(), json!({"include_usage": true}));
         }
     }
+    apply_provider_options(&mut body, req, target.provider)?;
     Ok(Value::Object(body))
 }
 
@@ -313,54 +298,15 @@ pub(crate) fn finish_reason(raw: Option<&str>, has_calls: bool) -> FinishReason 
     }
 }
 
-fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
-    }
-    cur.as_u64()
-}
-
-/// Reads a wire `usage` object (absent fields count as zero).
-pub(crate) fn parse_usage(u: &Value) -> Usage {
+/// Reads a wire `usage` object through the profile's field names (absent
+/// fields count as zero).
+pub(crate) fn parse_usage(u: &Value, fields: &UsageFields) -> Usage {
     Usage {
-        input_tokens: u64_at(u, &["prompt_tokens"]).unwrap_or(0),
-        output_tokens: u64_at(u, &["completion_tokens"]).unwrap_or(0),
-        cache_read_tokens: u64_at(u, &["prompt_tokens_details", "cached_tokens"])
-            .or_else(|| u64_at(u, &["prompt_cache_hit_tokens"]))
-            .unwrap_or(0),
-        cache_write_tokens: u64_at(u, &["prompt_tokens_details", "cache_write_tokens"])
-            .or_else(|| u64_at(u, &["prompt_tokens_details", "cache_creation_tokens"]))
-            .unwrap_or(0),
-        reasoning_tokens: u64_at(u, &["completion_tokens_details", "reasoning_tokens"])
-            .unwrap_or(0),
-    }
-}
-
-/// Tool-call arguments as they go into a [`ToolCall`]: empty becomes `{}`,
-/// anything else must parse as JSON.
-pub(crate) fn finish_arguments(
-    id: &str,
-    name: &str,
-    arguments: String,
-    finish: Option<&str>,
-) -> Result<String, ModelError> {
-    if arguments.trim().is_empty() {
-        return Ok("{}".into());
-    }
-    match serde_json::from_str::<serde::de::IgnoredAny>(&arguments) {
-        Ok(_) => Ok(arguments),
-        Err(e) => {
-            let hint = if finish == Some("length") {
-                " (generation stopped at the token limit)"
-            } else {
-                ""
-            };
-            Err(ModelError::Transport(format!(
-                "invalid response: tool call `{name}` (id `{id}`) has arguments that are not valid JSON{hint}: {e}; arguments: {}",
-                truncate(&arguments, 300)
-            )))
-        }
+        input_tokens: first_u64(u, &fields.input).unwrap_or(0),
+        output_tokens: first_u64(u, &fields.output).unwrap_or(0),
+        cache_read_tokens: first_u64(u, &fields.cache_read).unwrap_or(0),
+        cache_write_tokens: first_u64(u, &fields.cache_write).unwrap_or(0),
+        reasoning_tokens: first_u64(u, &fields.reasoning).unwrap_or(0),
     }
 }
 
@@ -378,13 +324,26 @@ pub(crate) fn text_of(v: Option<&Value>) -> String {
 }
 
 /// The reasoning text of a message or delta (`reasoning_content`, or
-/// `reasoning` as vLLM and OpenRouter name it).
+/// `reasoning` as vLLM, Ollama and OpenRouter name it).
 pub(crate) fn reasoning_of(v: &Value) -> String {
     let r = text_of(v.get("reasoning_content"));
     if r.is_empty() {
         text_of(v.get("reasoning"))
     } else {
         r
+    }
+}
+
+/// The metadata of a `reasoning_details` element (everything but `text`),
+/// as JSON text.
+pub(crate) fn detail_meta(d: &Value) -> String {
+    match d {
+        Value::Object(o) => {
+            let mut m = o.clone();
+            m.remove("text");
+            Value::Object(m).to_string()
+        }
+        _ => "{}".into(),
     }
 }
 
@@ -407,10 +366,46 @@ pub(crate) fn reasoning_part(provider: &str, text: String) -> Part {
     })
 }
 
-/// Reads a non-streamed Chat Completions response.
+/// Appends `content` to `parts`, splitting `<think>` blocks out into
+/// reasoning parts when the profile says reasoning arrives that way.
+fn push_content(parts: &mut Vec<Part>, content: String, think_tags: bool, provider: &str) {
+    if content.is_empty() {
+        return;
+    }
+    if !think_tags {
+        parts.push(Part::Text(content));
+        return;
+    }
+    let mut splitter = ThinkSplitter::default();
+    let mut pieces = splitter.feed(&content);
+    pieces.extend(splitter.flush());
+    for piece in pieces {
+        match piece {
+            Piece::Open => parts.push(reasoning_part(provider, String::new())),
+            Piece::Close => {}
+            Piece::Text {
+                reasoning: true,
+                text,
+            } => match parts.last_mut() {
+                Some(Part::Reasoning(r)) => r.text.push_str(&text),
+                _ => parts.push(reasoning_part(provider, text)),
+            },
+            Piece::Text {
+                reasoning: false,
+                text,
+            } => match parts.last_mut() {
+                Some(Part::Text(t)) => t.push_str(&text),
+                _ => parts.push(Part::Text(text)),
+            },
+        }
+    }
+}
+
+/// Reads an unstreamed Chat Completions response.
 pub(crate) fn parse_response(
     body: &str,
     provider: &str,
+    profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
     let v: Value = serde_json::from_str(body).map_err(|e| {
@@ -419,8 +414,8 @@ pub(crate) fn parse_response(
             truncate(body, 500)
         ))
     })?;
-    if v.get("error").is_some_and(|e| !e.is_null()) {
-        return Err(classify_inline(provider, body));
+    if body_has_error(&v) {
+        return Err(classify_inline_for(profile, provider, body));
     }
     let choice = v.get("choices").and_then(|c| c.get(0)).ok_or_else(|| {
         ModelError::Transport(format!(
@@ -437,10 +432,23 @@ pub(crate) fn parse_response(
     if !reasoning.is_empty() {
         parts.push(reasoning_part(provider, reasoning));
     }
-    let text = text_of(message.get("content"));
-    if !text.is_empty() {
-        parts.push(Part::Text(text));
+    if let Some(details) = message.get("reasoning_details").and_then(Value::as_array) {
+        for d in details {
+            let text = d.get("text").and_then(Value::as_str).unwrap_or_default();
+            parts.push(Part::Reasoning(Reasoning {
+                text: text.to_owned(),
+                signature: Some(detail_meta(d)),
+                provider: Some(provider.to_owned()),
+                redacted: false,
+            }));
+        }
     }
+    push_content(
+        &mut parts,
+        text_of(message.get("content")),
+        profile.think_tags,
+        provider,
+    );
     let mut has_calls = false;
     if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
         for (i, c) in calls.iter().enumerate() {
@@ -461,7 +469,13 @@ pub(crate) fn parse_response(
                     "{provider}: invalid response: tool call {i} (id `{id}`) has no name"
                 )));
             }
-            let arguments = finish_arguments(&id, &name, arguments_of(function), raw_finish)?;
+            let arguments = finish_arguments(
+                provider,
+                &id,
+                &name,
+                arguments_of(function),
+                raw_finish == Some("length"),
+            )?;
             parts.push(Part::ToolCall(ToolCall {
                 id,
                 name,
@@ -473,7 +487,11 @@ pub(crate) fn parse_response(
     Ok(ChatResponse {
         message: Message::new(Role::Assistant, parts),
         finish_reason: finish_reason(raw_finish, has_calls),
-        usage: v.get("usage").map(parse_usage).unwrap_or_default(),
+        usage: v
+            .get("usage")
+            .filter(|u| u.is_object())
+            .map(|u| parse_usage(u, &profile.usage))
+            .unwrap_or_default(),
         model: v
             .get("model")
             .and_then(Value::as_str)
@@ -486,13 +504,18 @@ pub(crate) fn parse_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{JsonSchemaFormat, ProviderOption, ToolResult, ToolSpec};
+    use crate::catalog::catalog;
+    use weft_model::types::{JsonSchemaFormat, ProviderOption, ToolResult, ToolSpec};
 
-    fn target() -> Target<'static> {
-        Target {
+    fn with_target<T>(provider: &str, f: impl FnOnce(&Target<'_>) -> T) -> T {
+        let profile = catalog().profile_or_generic(provider).clone();
+        let caps = catalog().lookup(provider, "m");
+        f(&Target {
             model: "m",
-            provider: "deepseek",
-        }
+            provider,
+            profile: &profile,
+            caps: &caps,
+        })
     }
 
     #[test]
@@ -544,7 +567,7 @@ mod tests {
                 json: r#"{"nope":1}"#.into(),
             },
         ];
-        let body = build_body(&req, &target(), true).unwrap();
+        let body = with_target("deepseek", |t| build_body(&req, t, true)).unwrap();
         let expected = json!({
             "model": "m",
             "messages": [
@@ -566,31 +589,46 @@ mod tests {
             "thinking": {"type": "enabled", "budget": 5},
         });
         assert_eq!(body, expected);
+        // `max_tokens` was removed by the `*` option; OpenAI names it
+        // differently.
+        let body = with_target("openai", |t| {
+            build_body(
+                &ChatRequest::new(vec![]).with_max_output_tokens(9),
+                t,
+                false,
+            )
+        })
+        .unwrap();
+        assert_eq!(body["max_completion_tokens"], 9);
     }
 
     #[test]
-    fn body_rejects_bad_requests() {
-        let req = ChatRequest::new(vec![]).with_tool_choice(ToolChoice::Required);
-        assert!(matches!(
-            build_body(&req, &target(), false),
-            Err(ModelError::Unsupported(_))
-        ));
-        let req = ChatRequest::new(vec![Message::new(
-            Role::User,
-            vec![Part::ToolCall(ToolCall::new("a", "b", "{}"))],
-        )]);
-        let err = build_body(&req, &target(), false).unwrap_err();
-        assert!(err.to_string().contains("message 0"), "{err}");
-        let req = ChatRequest::new(vec![]).with_provider_option("*", "[1]");
-        assert!(build_body(&req, &target(), false).is_err());
+    fn minimax_think_tags_roundtrip_exactly() {
+        let content = "<think>\nLet me see.\n</think>\n\nThe answer.";
+        let body = json!({"model": "MiniMax-M3", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": content}}]})
+        .to_string();
+        let profile = catalog().profile("minimax").unwrap().clone();
+        let r = parse_response(&body, "minimax", &profile, "m").unwrap();
+        assert_eq!(r.reasoning_text(), "\nLet me see.\n");
+        assert_eq!(r.text(), "\n\nThe answer.");
+        let req = ChatRequest::new(vec![Message::user("q"), r.message]);
+        let out = with_target("minimax", |t| build_body(&req, t, false)).unwrap();
+        assert_eq!(out["messages"][1]["content"], content);
     }
 
     #[test]
-    fn response_usage_buckets() {
-        let body = r#"{"model":"deepseek-v4","choices":[{"message":{"content":"hi","reasoning_content":"r"},"finish_reason":"stop"}],
-            "usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_cache_hit_tokens":4,"completion_tokens_details":{"reasoning_tokens":2}}}"#;
-        let r = parse_response(body, "deepseek", "fallback").unwrap();
-        assert_eq!(r.model, "deepseek-v4");
+    fn parses_reasoning_usage_and_errors() {
+        let body = json!({
+            "model": "deepseek-v4-pro",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "hi", "reasoning_content": "r"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "prompt_cache_hit_tokens": 4,
+                "prompt_cache_miss_tokens": 6, "completion_tokens_details": {"reasoning_tokens": 2}},
+        })
+        .to_string();
+        let profile = catalog().profile("deepseek").unwrap().clone();
+        let r = parse_response(&body, "deepseek", &profile, "m").unwrap();
         assert_eq!(r.text(), "hi");
         assert_eq!(r.message.parts[0], reasoning_part("deepseek", "r".into()));
         assert_eq!(
@@ -603,7 +641,16 @@ mod tests {
                 reasoning_tokens: 2
             }
         );
-        assert!(parse_response("nope", "p", "m").is_err());
-        assert!(parse_response(r#"{"choices":[]}"#, "p", "m").is_err());
+        assert!(parse_response("nope", "p", &profile, "m").is_err());
+        assert!(parse_response(r#"{"choices":[]}"#, "p", &profile, "m").is_err());
+        let minimax = catalog().profile("minimax").unwrap().clone();
+        let err = parse_response(
+            r#"{"choices":null,"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}"#,
+            "minimax",
+            &minimax,
+            "m",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ModelError::InsufficientBalance(_)), "{err:?}");
     }
 }

@@ -26,6 +26,11 @@ pub enum Reply {
     SseThenStall(Vec<Vec<u8>>),
     /// Reads the request and never answers.
     Hang,
+    /// Like `Sse`, each chunk sent after waiting its milliseconds.
+    SseTimed(Vec<(u64, Vec<u8>)>),
+    /// A `200 text/event-stream` head, the chunks, then the connection is
+    /// closed abruptly without the terminating chunk.
+    SseCut(Vec<Vec<u8>>),
 }
 
 impl Reply {
@@ -192,6 +197,23 @@ async fn handle(
         }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Reply::SseTimed(chunks) => {
+            write_sse(&mut conn, &[]).await?;
+            for (ms, c) in chunks {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                conn.write_all(format!("{:x}\r\n", c.len()).as_bytes())
+                    .await?;
+                conn.write_all(&c).await?;
+                conn.write_all(b"\r\n").await?;
+                conn.flush().await?;
+            }
+            conn.write_all(b"0\r\n\r\n").await?;
+            conn.flush().await?;
+        }
+        Reply::SseCut(chunks) => {
+            write_sse(&mut conn, &chunks).await?;
+            conn.shutdown().await?;
         }
     }
     Ok(())

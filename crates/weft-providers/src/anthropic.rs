@@ -1,0 +1,750 @@
+//! The Anthropic Messages API (`POST /v1/messages`).
+//!
+//! - System messages become the top-level `system` (one text block each).
+//! - An assistant turn becomes one message of content blocks in the order
+//!   of its parts: `thinking` (text and `signature`) and `redacted_thinking`
+//!   (`data`, kept in [`weft_model::Reasoning::signature`] with `redacted`
+//!   set) round-trip verbatim; text; `tool_use` with the parsed arguments.
+//!   Empty text is left out (the API rejects empty text blocks).
+//! - Tool results become `tool_result` blocks at the start of the following
+//!   user message (`is_error` kept); consecutive messages of one role are
+//!   merged, as the API expects alternating roles.
+//! - `max_tokens` is required: the request's limit, else the model's
+//!   output limit capped at 8192.
+//! - Sampling: `temperature` (clamped to [0, 1] by the capability table),
+//!   `top_p`, `top_k`, `stop_sequences`. Thinking is a provider option
+//!   (`{"thinking": {"type": "enabled", "budget_tokens": N}}`).
+//! - Streaming events: `message_start`, `content_block_start`,
+//!   `content_block_delta` (`text_delta`, `input_json_delta`,
+//!   `thinking_delta`, `signature_delta`), `content_block_stop`,
+//!   `message_delta`, `message_stop`, `ping`, `error`.
+//! - Usage: `input_tokens` here counts cache reads and writes too
+//!   (Anthropic reports them apart); `cache_read_tokens` and
+//!   `cache_write_tokens` are `cache_read_input_tokens` and
+//!   `cache_creation_input_tokens`.
+//! - Errors by `error.type`: `overloaded_error` (529), `rate_limit_error`
+//!   (with `retry-after`; a spend-limit one is an empty balance),
+//!   `authentication_error`, `permission_error`, `billing_error`,
+//!   `request_too_large`, and a too-long prompt.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::{Map, Value, json};
+use weft_model::sse::SseEvent;
+use weft_model::types::{
+    ChatRequest, ChatResponse, FinishReason, Message, ModelError, Part, Reasoning, Role,
+    StreamEvent, ToolCall, ToolChoice, Usage,
+};
+
+use crate::adapt::Plan;
+use crate::catalog::Profile;
+use crate::engine::{Core, Wire, provider_type};
+use crate::http_error::{classify_inline_for, truncate};
+use crate::streaming::{Flow, StreamDecoder};
+use crate::wire_util::{
+    apply_provider_options, f32_json, finish_arguments, parse_json_text, str_at,
+};
+
+/// The default `max_tokens` when neither the request nor the capability
+/// table gives one.
+const DEFAULT_MAX_TOKENS: u32 = 8192;
+
+fn invalid(msg: String) -> ModelError {
+    ModelError::Unsupported(msg)
+}
+
+fn is_own(r: &Reasoning, provider: &str) -> bool {
+    r.provider
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
+}
+
+/// Appends `blocks` as a message of `role`, merging with the previous
+/// message when it has the same role (tool results first).
+fn push_blocks(out: &mut Vec<(String, Vec<Value>)>, role: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    match out.last_mut() {
+        Some((r, existing)) if r == role => {
+            let (mut results, mut rest): (Vec<Value>, Vec<Value>) = std::mem::take(existing)
+                .into_iter()
+                .chain(blocks)
+                .partition(|b| b["type"] == "tool_result");
+            results.append(&mut rest);
+            *existing = results;
+        }
+        _ => out.push((role.to_owned(), blocks)),
+    }
+}
+
+fn tool_result_block(call_id: &str, content: &str, is_error: bool) -> Value {
+    let mut b = json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
+    if is_error {
+        b["is_error"] = true.into();
+    }
+    b
+}
+
+pub(crate) fn build_body(
+    req: &ChatRequest,
+    model: &str,
+    provider: &str,
+    max_tokens: u32,
+    stream: bool,
+) -> Result<Value, ModelError> {
+    let mut system = Vec::new();
+    let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let wrong = |kind: &str| {
+            invalid(format!(
+                "message {i}: a {:?} message cannot hold a {kind} part",
+                m.role
+            ))
+        };
+        match m.role {
+            Role::System => {
+                let text = m.text();
+                if !text.is_empty() {
+                    system.push(json!({"type": "text", "text": text}));
+                }
+                if m.parts.iter().any(|p| !matches!(p, Part::Text(_))) {
+                    return Err(wrong("non-text"));
+                }
+            }
+            Role::User | Role::Tool => {
+                let mut blocks = Vec::new();
+                for p in &m.parts {
+                    match p {
+                        Part::Text(t) if m.role == Role::User => {
+                            if !t.is_empty() {
+                                blocks.push(json!({"type": "text", "text": t}));
+                            }
+                        }
+                        Part::ToolResult(r) => {
+                            blocks.push(tool_result_block(&r.call_id, &r.content, r.is_error))
+                        }
+                        Part::Text(_) => return Err(wrong("text")),
+                        Part::Reasoning(_) => return Err(wrong("reasoning")),
+                        Part::ToolCall(_) => return Err(wrong("tool_call")),
+                    }
+                }
+                push_blocks(&mut messages, "user", blocks);
+            }
+            Role::Assistant => {
+                let mut blocks = Vec::new();
+                for p in &m.parts {
+                    match p {
+                        Part::Text(t) => {
+                            if !t.is_empty() {
+                                blocks.push(json!({"type": "text", "text": t}));
+                            }
+                        }
+                        Part::Reasoning(r) if !is_own(r, provider) => {}
+                        Part::Reasoning(r) => match (&r.signature, r.redacted) {
+                            (Some(data), true) => {
+                                blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                            }
+                            (Some(sig), false) => blocks.push(json!({
+                                "type": "thinking", "thinking": r.text, "signature": sig,
+                            })),
+                            (None, _) => {}
+                        },
+                        Part::ToolCall(c) => {
+                            let input = if c.arguments.trim().is_empty() {
+                                json!({})
+                            } else {
+                                parse_json_text(
+                                    &format!("the arguments of tool call `{}`", c.id),
+                                    &c.arguments,
+                                )?
+                            };
+                            if !input.is_object() {
+                                return Err(invalid(format!(
+                                    "message {i}: the arguments of tool call `{}` are not a JSON object",
+                                    c.id
+                                )));
+                            }
+                            blocks.push(json!({
+                                "type": "tool_use", "id": c.id, "name": c.name, "input": input,
+                            }));
+                        }
+                        Part::ToolResult(_) => return Err(wrong("tool_result")),
+                    }
+                }
+                push_blocks(&mut messages, "assistant", blocks);
+            }
+        }
+    }
+
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert(
+        "max_tokens".into(),
+        req.max_output_tokens.unwrap_or(max_tokens).into(),
+    );
+    if !system.is_empty() {
+        body.insert("system".into(), system.into());
+    }
+    body.insert(
+        "messages".into(),
+        messages
+            .into_iter()
+            .map(|(role, content)| json!({"role": role, "content": content}))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    if !req.tools.is_empty() {
+        let mut tools = Vec::new();
+        for t in &req.tools {
+            let schema = if t.input_schema.trim().is_empty() {
+                json!({"type": "object", "properties": {}})
+            } else {
+                parse_json_text(
+                    &format!("the input schema of tool `{}`", t.name),
+                    &t.input_schema,
+                )?
+            };
+            tools.push(
+                json!({"name": t.name, "description": t.description, "input_schema": schema}),
+            );
+        }
+        body.insert("tools".into(), tools.into());
+        let choice = match &req.tool_choice {
+            ToolChoice::Auto => None,
+            ToolChoice::None => Some(json!({"type": "none"})),
+            ToolChoice::Required => Some(json!({"type": "any"})),
+            ToolChoice::Named(name) => Some(json!({"type": "tool", "name": name})),
+        };
+        if let Some(c) = choice {
+            body.insert("tool_choice".into(), c);
+        }
+    }
+    let s = &req.sampling;
+    if let Some(v) = s.temperature.and_then(f32_json) {
+        body.insert("temperature".into(), v);
+    }
+    if let Some(v) = s.top_p.and_then(f32_json) {
+        body.insert("top_p".into(), v);
+    }
+    if let Some(k) = s.top_k {
+        body.insert("top_k".into(), k.into());
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), req.stop.clone().into());
+    }
+    if stream {
+        body.insert("stream".into(), true.into());
+    }
+    apply_provider_options(&mut body, req, provider)?;
+    Ok(Value::Object(body))
+}
+
+fn finish_reason(raw: Option<&str>, has_calls: bool) -> FinishReason {
+    match raw {
+        Some("tool_use") => FinishReason::ToolCalls,
+        _ if has_calls => FinishReason::ToolCalls,
+        None | Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
+        Some("max_tokens") | Some("model_context_window_exceeded") => FinishReason::Length,
+        Some("refusal") => FinishReason::ContentFilter,
+        Some(_) => FinishReason::Other,
+    }
+}
+
+/// Anthropic usage (input excludes cache buckets) as portable usage.
+fn usage_of(u: &Value, into: &mut Usage) {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    let base = n("input_tokens");
+    let write = n("cache_creation_input_tokens");
+    let read = n("cache_read_input_tokens");
+    if base.is_some() || write.is_some() || read.is_some() {
+        if let Some(w) = write {
+            into.cache_write_tokens = w;
+        }
+        if let Some(r) = read {
+            into.cache_read_tokens = r;
+        }
+        let base = base.unwrap_or_else(|| {
+            into.input_tokens
+                .saturating_sub(into.cache_write_tokens + into.cache_read_tokens)
+        });
+        into.input_tokens = base + into.cache_write_tokens + into.cache_read_tokens;
+    }
+    if let Some(o) = n("output_tokens") {
+        into.output_tokens = o;
+    }
+}
+
+fn block_to_part(
+    provider: &str,
+    block: &Value,
+    raw_stop: Option<&str>,
+) -> Result<Option<Part>, ModelError> {
+    Ok(match str_at(block, "type") {
+        "text" => Some(Part::Text(str_at(block, "text").to_owned())),
+        "thinking" => Some(Part::Reasoning(Reasoning {
+            text: str_at(block, "thinking").to_owned(),
+            signature: block
+                .get("signature")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            provider: Some(provider.to_owned()),
+            redacted: false,
+        })),
+        "redacted_thinking" => Some(Part::Reasoning(Reasoning {
+            text: String::new(),
+            signature: Some(str_at(block, "data").to_owned()),
+            provider: Some(provider.to_owned()),
+            redacted: true,
+        })),
+        "tool_use" => {
+            let id = str_at(block, "id").to_owned();
+            let name = str_at(block, "name").to_owned();
+            if name.is_empty() {
+                return Err(ModelError::Transport(format!(
+                    "{provider}: invalid response: tool_use `{id}` has no name"
+                )));
+            }
+            let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+            let arguments = finish_arguments(
+                provider,
+                &id,
+                &name,
+                input.to_string(),
+                raw_stop == Some("max_tokens"),
+            )?;
+            Some(Part::ToolCall(ToolCall {
+                id,
+                name,
+                arguments,
+            }))
+        }
+        _ => None,
+    })
+}
+
+pub(crate) fn parse_response(
+    body: &str,
+    provider: &str,
+    profile: &Profile,
+    fallback_model: &str,
+) -> Result<ChatResponse, ModelError> {
+    let v: Value = serde_json::from_str(body).map_err(|e| {
+        ModelError::Transport(format!(
+            "{provider}: invalid response: not JSON ({e}): {}",
+            truncate(body, 500)
+        ))
+    })?;
+    if v.get("type").and_then(Value::as_str) == Some("error") || v.get("error").is_some() {
+        return Err(classify_inline_for(profile, provider, body));
+    }
+    let content = v.get("content").and_then(Value::as_array).ok_or_else(|| {
+        ModelError::Transport(format!(
+            "{provider}: invalid response: no `content`: {}",
+            truncate(body, 500)
+        ))
+    })?;
+    let raw_stop = v.get("stop_reason").and_then(Value::as_str);
+    let mut parts = Vec::new();
+    for block in content {
+        if let Some(p) = block_to_part(provider, block, raw_stop)? {
+            parts.push(p);
+        }
+    }
+    let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
+    let mut usage = Usage::default();
+    if let Some(u) = v.get("usage") {
+        usage_of(u, &mut usage);
+    }
+    Ok(ChatResponse {
+        message: Message::new(Role::Assistant, parts),
+        finish_reason: finish_reason(raw_stop, has_calls),
+        usage,
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .unwrap_or(fallback_model)
+            .to_owned(),
+    })
+}
+
+/// One content block being streamed.
+#[derive(Debug)]
+enum Block {
+    /// Index into the parts.
+    Part(usize),
+    /// A tool call: id, name, JSON so far.
+    Tool {
+        id: String,
+        name: String,
+        json: String,
+    },
+    /// Something this crate does not model (server tools, citations...).
+    Other,
+}
+
+#[derive(Debug)]
+struct Decoder {
+    provider: String,
+    profile: Profile,
+    model: String,
+    parts: Vec<Part>,
+    blocks: HashMap<u64, Block>,
+    /// Tool calls in block order: (block index, position in `parts`).
+    stop: Option<String>,
+    usage: Usage,
+    started: bool,
+}
+
+impl Decoder {
+    fn bad(&self, what: &str, data: &str) -> ModelError {
+        ModelError::Transport(format!(
+            "{}: invalid stream: {what}: {}",
+            self.provider,
+            truncate(data, 300)
+        ))
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn finished(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    fn handle(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<Flow, ModelError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            ModelError::Transport(format!(
+                "{}: invalid stream chunk ({e}): {}",
+                self.provider,
+                truncate(data, 500)
+            ))
+        })?;
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or_default()
+            .to_owned();
+        match kind.as_str() {
+            "message_start" => {
+                self.started = true;
+                let m = v.get("message").unwrap_or(&Value::Null);
+                if let Some(model) = m.get("model").and_then(Value::as_str) {
+                    model.clone_into(&mut self.model);
+                }
+                if let Some(u) = m.get("usage") {
+                    usage_of(u, &mut self.usage);
+                }
+            }
+            "content_block_start" => {
+                let index = v
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| self.bad("content_block_start without an index", data))?;
+                let cb = v.get("content_block").unwrap_or(&Value::Null);
+                let block = match str_at(cb, "type") {
+                    "tool_use" => Block::Tool {
+                        id: str_at(cb, "id").to_owned(),
+                        name: str_at(cb, "name").to_owned(),
+                        json: String::new(),
+                    },
+                    "text" | "thinking" | "redacted_thinking" => {
+                        match block_to_part(&self.provider, cb, None)? {
+                            Some(p) => {
+                                if let Part::Text(t) = &p
+                                    && !t.is_empty()
+                                {
+                                    out.push_back(StreamEvent::TextDelta(t.clone()));
+                                }
+                                if let Part::Reasoning(r) = &p
+                                    && !r.text.is_empty()
+                                {
+                                    out.push_back(StreamEvent::ReasoningDelta(r.text.clone()));
+                                }
+                                self.parts.push(p);
+                                Block::Part(self.parts.len() - 1)
+                            }
+                            None => Block::Other,
+                        }
+                    }
+                    _ => Block::Other,
+                };
+                self.blocks.insert(index, block);
+            }
+            "content_block_delta" => {
+                let index = v
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| self.bad("content_block_delta without an index", data))?;
+                let delta = v.get("delta").unwrap_or(&Value::Null);
+                let Some(block) = self.blocks.get_mut(&index) else {
+                    return Err(self.bad("a delta for a block that never started", data));
+                };
+                match (str_at(delta, "type"), block) {
+                    ("text_delta", Block::Part(i)) => {
+                        let t = str_at(delta, "text");
+                        if let Some(Part::Text(text)) = self.parts.get_mut(*i) {
+                            text.push_str(t);
+                        }
+                        if !t.is_empty() {
+                            out.push_back(StreamEvent::TextDelta(t.to_owned()));
+                        }
+                    }
+                    ("thinking_delta", Block::Part(i)) => {
+                        let t = str_at(delta, "thinking");
+                        if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
+                            r.text.push_str(t);
+                        }
+                        if !t.is_empty() {
+                            out.push_back(StreamEvent::ReasoningDelta(t.to_owned()));
+                        }
+                    }
+                    ("signature_delta", Block::Part(i)) => {
+                        if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
+                            r.signature
+                                .get_or_insert_with(String::new)
+                                .push_str(str_at(delta, "signature"));
+                        }
+                    }
+                    ("input_json_delta", Block::Tool { json, .. }) => {
+                        json.push_str(str_at(delta, "partial_json"));
+                    }
+                    (_, _) => {}
+                }
+            }
+            "content_block_stop" => {
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                if let Some(Block::Tool { id, name, json }) = self.blocks.get_mut(&index) {
+                    if name.is_empty() {
+                        return Err(self.bad("a tool_use block without a name", data));
+                    }
+                    let call = ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: finish_arguments(
+                            &self.provider,
+                            id,
+                            name,
+                            std::mem::take(json),
+                            false,
+                        )?,
+                    };
+                    out.push_back(StreamEvent::ToolCall(call.clone()));
+                    self.parts.push(Part::ToolCall(call));
+                    self.blocks.insert(index, Block::Other);
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = v
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
+                    self.stop = Some(reason.to_owned());
+                }
+                if let Some(u) = v.get("usage") {
+                    usage_of(u, &mut self.usage);
+                }
+            }
+            "message_stop" => return Ok(Flow::End),
+            "error" => return Err(classify_inline_for(&self.profile, &self.provider, data)),
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ModelError> {
+        if !self.started {
+            return Err(ModelError::Transport(format!(
+                "{}: invalid stream: it ended before `message_start`",
+                self.provider
+            )));
+        }
+        // A tool block that never saw `content_block_stop`.
+        let mut open: Vec<(u64, String, String, String)> = self
+            .blocks
+            .iter_mut()
+            .filter_map(|(i, b)| match b {
+                Block::Tool { id, name, json } => {
+                    Some((*i, id.clone(), name.clone(), std::mem::take(json)))
+                }
+                _ => None,
+            })
+            .collect();
+        open.sort_by_key(|(i, ..)| *i);
+        for (_, id, name, json) in open {
+            let arguments = finish_arguments(
+                &self.provider,
+                &id,
+                &name,
+                json,
+                self.stop.as_deref() == Some("max_tokens"),
+            )?;
+            let call = ToolCall {
+                id,
+                name,
+                arguments,
+            };
+            out.push_back(StreamEvent::ToolCall(call.clone()));
+            self.parts.push(Part::ToolCall(call));
+        }
+        let parts = std::mem::take(&mut self.parts);
+        let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
+        out.push_back(StreamEvent::Done(ChatResponse {
+            message: Message::new(Role::Assistant, parts),
+            finish_reason: finish_reason(self.stop.as_deref(), has_calls),
+            usage: self.usage,
+            model: std::mem::take(&mut self.model),
+        }));
+        Ok(())
+    }
+}
+
+/// The Messages wire format.
+pub(crate) struct AnthropicWire;
+
+impl Wire for AnthropicWire {
+    fn url(&self, core: &Core, _stream: bool) -> String {
+        if core.base.ends_with("/messages") {
+            core.base.clone()
+        } else {
+            format!("{}/messages", core.base)
+        }
+    }
+
+    fn body(&self, core: &Core, plan: &Plan, stream: bool) -> Result<Value, ModelError> {
+        let default_max = core
+            .caps
+            .max_output_tokens
+            .unwrap_or(DEFAULT_MAX_TOKENS)
+            .min(DEFAULT_MAX_TOKENS);
+        build_body(
+            &plan.request,
+            core.model(),
+            &core.provider,
+            default_max,
+            stream,
+        )
+    }
+
+    fn parse(&self, core: &Core, body: &str) -> Result<ChatResponse, ModelError> {
+        parse_response(body, &core.provider, &core.profile, core.model())
+    }
+
+    fn decoder(&self, core: &Core) -> Box<dyn StreamDecoder> {
+        Box::new(Decoder {
+            provider: core.provider.clone(),
+            profile: core.profile.clone(),
+            model: core.model().to_owned(),
+            parts: Vec::new(),
+            blocks: HashMap::new(),
+            stop: None,
+            usage: Usage::default(),
+            started: false,
+        })
+    }
+}
+
+provider_type!(
+    /// The Anthropic Messages API; see the [module docs](self).
+    Anthropic,
+    AnthropicWire
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_model::types::{ToolResult, ToolSpec};
+
+    #[test]
+    fn body_keeps_blocks_in_order_and_merges_roles() {
+        let req = ChatRequest::new(vec![
+            Message::system("Be brief."),
+            Message::user("Weather?"),
+            Message::new(
+                Role::Assistant,
+                vec![
+                    Part::Reasoning(Reasoning {
+                        text: "Let me check.".into(),
+                        signature: Some("sig-1".into()),
+                        provider: Some("anthropic".into()),
+                        redacted: false,
+                    }),
+                    Part::Reasoning(Reasoning {
+                        text: String::new(),
+                        signature: Some("opaque".into()),
+                        provider: Some("anthropic".into()),
+                        redacted: true,
+                    }),
+                    Part::Text(String::new()),
+                    Part::ToolCall(ToolCall::new("toolu_1", "weather", r#"{"city":"Paris"}"#)),
+                ],
+            ),
+            Message::tool_results([ToolResult::error("toolu_1", "down")]),
+            Message::user("Try again."),
+        ])
+        .with_tools(vec![ToolSpec {
+            name: "weather".into(),
+            description: "Weather".into(),
+            input_schema: r#"{"type":"object"}"#.into(),
+            output_schema: None,
+        }])
+        .with_tool_choice(ToolChoice::Required);
+        let body = build_body(&req, "claude-x", "anthropic", 1024, true).unwrap();
+        assert_eq!(
+            body["system"],
+            json!([{"type": "text", "text": "Be brief."}])
+        );
+        assert_eq!(body["max_tokens"], 1024);
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([
+                {"type": "thinking", "thinking": "Let me check.", "signature": "sig-1"},
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}},
+            ])
+        );
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "down", "is_error": true},
+                {"type": "text", "text": "Try again."},
+            ]})
+        );
+        assert_eq!(body["messages"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn usage_counts_cache_buckets_into_input() {
+        let mut u = Usage::default();
+        usage_of(
+            &json!({"input_tokens": 10, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000, "output_tokens": 1}),
+            &mut u,
+        );
+        usage_of(&json!({"output_tokens": 42}), &mut u);
+        assert_eq!(
+            u,
+            Usage {
+                input_tokens: 1110,
+                output_tokens: 42,
+                cache_read_tokens: 1000,
+                cache_write_tokens: 100,
+                reasoning_tokens: 0
+            }
+        );
+    }
+}

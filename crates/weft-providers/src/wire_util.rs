@@ -1,0 +1,127 @@
+//! Small helpers shared by the wire builders and parsers.
+
+use serde_json::{Map, Value};
+use weft_model::types::{ChatRequest, ModelError};
+
+/// Merges `patch` into `base`: objects merge recursively, `null` removes a
+/// key, anything else replaces.
+pub(crate) fn merge(base: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (k, v) in patch {
+        match v {
+            Value::Null => {
+                base.remove(&k);
+            }
+            Value::Object(p) => match base.get_mut(&k) {
+                Some(Value::Object(b)) => merge(b, p),
+                _ => {
+                    let mut fresh = Map::new();
+                    merge(&mut fresh, p);
+                    base.insert(k, Value::Object(fresh));
+                }
+            },
+            v => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Merges the request's provider options for `provider` into `body`: `*`
+/// first, then the provider's own, in order.
+pub(crate) fn apply_provider_options(
+    body: &mut Map<String, Value>,
+    req: &ChatRequest,
+    provider: &str,
+) -> Result<(), ModelError> {
+    let applicable = req
+        .provider_options
+        .iter()
+        .filter(|o| o.provider == "*")
+        .chain(
+            req.provider_options
+                .iter()
+                .filter(|o| o.provider != "*" && o.provider.eq_ignore_ascii_case(provider)),
+        );
+    for opt in applicable {
+        match parse_json_text(
+            &format!("the provider option for `{}`", opt.provider),
+            &opt.json,
+        )? {
+            Value::Object(patch) => merge(body, patch),
+            _ => {
+                return Err(ModelError::Unsupported(format!(
+                    "the provider option for `{}` is not a JSON object",
+                    opt.provider
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses JSON text from the request, naming it in the error.
+pub(crate) fn parse_json_text(what: &str, text: &str) -> Result<Value, ModelError> {
+    serde_json::from_str(text)
+        .map_err(|e| ModelError::Unsupported(format!("{what} is not valid JSON: {e}")))
+}
+
+/// An `f32` as the JSON number a person would write (`0.7`, not
+/// `0.699999988079071`).
+pub(crate) fn f32_json(x: f32) -> Option<Value> {
+    let f: f64 = x.to_string().parse().unwrap_or(f64::from(x));
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
+
+/// The value at a dotted path (`prompt_tokens_details.cached_tokens`).
+pub(crate) fn at_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = cur.get(key)?;
+    }
+    Some(cur)
+}
+
+/// The first unsigned integer found at one of `paths`.
+pub(crate) fn first_u64(v: &Value, paths: &[String]) -> Option<u64> {
+    paths
+        .iter()
+        .find_map(|p| at_path(v, p).and_then(Value::as_u64))
+}
+
+/// The text of a JSON string field, or empty.
+pub(crate) fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Tool-call arguments as they go into a [`weft_model::ToolCall`]: empty
+/// becomes `{}`, anything else must parse as JSON.
+pub(crate) fn finish_arguments(
+    provider: &str,
+    id: &str,
+    name: &str,
+    arguments: String,
+    cut_at_limit: bool,
+) -> Result<String, ModelError> {
+    if arguments.trim().is_empty() {
+        return Ok("{}".into());
+    }
+    match serde_json::from_str::<serde::de::IgnoredAny>(&arguments) {
+        Ok(_) => Ok(arguments),
+        Err(e) => {
+            let hint = if cut_at_limit {
+                " (generation stopped at the token limit)"
+            } else {
+                ""
+            };
+            Err(ModelError::Transport(format!(
+                "{provider}: invalid response: tool call `{name}` (id `{id}`) has arguments that are not valid JSON{hint}: {e}; arguments: {}",
+                crate::http_error::truncate(&arguments, 300)
+            )))
+        }
+    }
+}
+
+/// A JSON body as bytes.
+pub(crate) fn body_bytes(body: &Value) -> bytes::Bytes {
+    bytes::Bytes::from(body.to_string())
+}

@@ -1,0 +1,337 @@
+//! The `weft` command line: run an agent with its tools and model, or
+//! inspect a component.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weft_host::{
+    AppConfig, ComponentConfig, Event, Host, ModelSpec, PolicyFile, RecordingObserver,
+};
+
+/// Weft: sandboxed AI agents built from WebAssembly components.
+#[derive(Parser)]
+#[command(name = "weft", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an agent on an input and print its answer.
+    Run(Box<RunArgs>),
+    /// Show a component's world, imports, exports and tool specs.
+    Inspect {
+        /// The component (`.wasm`).
+        component: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A run configuration (`weft.toml`); flags below override it.
+    config: Option<PathBuf>,
+    /// The agent component (overrides the configuration's).
+    #[arg(long)]
+    agent: Option<PathBuf>,
+    /// A tool plugin component; repeat for several (added to the configuration's).
+    #[arg(long = "tool")]
+    tools: Vec<PathBuf>,
+    /// A policy file with `[components.NAME]` tables replacing those components' policies.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Replay model exchanges from this cassette.
+    #[arg(long, conflicts_with = "model_url")]
+    cassette: Option<PathBuf>,
+    /// Use an OpenAI-compatible endpoint at this base URL (e.g. https://api.deepseek.com).
+    #[arg(long, requires = "model_name")]
+    model_url: Option<String>,
+    /// The model name for `--model-url`.
+    #[arg(long)]
+    model_name: Option<String>,
+    /// Environment variable holding the API key for `--model-url`.
+    #[arg(long)]
+    api_key_env: Option<String>,
+    /// Wrap the model with this model plugin component.
+    #[arg(long)]
+    model_plugin: Option<PathBuf>,
+    /// Record the model exchanges of this run to a cassette file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// The input text.
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the input from a file (`-` for stdin).
+    #[arg(long)]
+    input_file: Option<PathBuf>,
+    /// Print the whole run as JSON: answer, transcript, usage and events.
+    #[arg(long)]
+    json: bool,
+    /// How to answer tool calls that need approval.
+    #[arg(long, value_enum, default_value_t = ApproveMode::Ask)]
+    approve: ApproveMode,
+    /// Print tool and model calls to stderr as they happen.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ApproveMode {
+    /// Ask on the terminal (declines when there is none).
+    Ask,
+    /// Approve every call.
+    Yes,
+    /// Decline every call.
+    No,
+}
+
+struct TerminalApprover;
+
+impl weft_host::Approver for TerminalApprover {
+    fn approve(&self, component: &str, tool: &str, arguments: &str, reason: &str) -> bool {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "weft: declined `{tool}` for `{component}` (no terminal to ask; use --approve yes)"
+            );
+            return false;
+        }
+        eprint!(
+            "weft: `{component}` wants to call `{tool}` with {arguments} ({reason}). Allow? [y/N] "
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => tokio::task::spawn_blocking(move || run(*args)).await?,
+            Command::Inspect { component } => inspect(&component),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let chain: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+            if !chain.is_empty() {
+                eprintln!("\ncaused by:");
+                for c in chain {
+                    eprintln!("  - {c}");
+                }
+            }
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn inspect(path: &Path) -> Result<std::process::ExitCode> {
+    let info = weft_host::inspect(path)?;
+    println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn build_config(args: &RunArgs) -> Result<AppConfig> {
+    let mut config = match &args.config {
+        Some(path) => AppConfig::load(path)?,
+        None => {
+            let Some(agent) = &args.agent else {
+                bail!("give a run configuration (weft.toml) or --agent");
+            };
+            let mut agent = ComponentConfig::new(agent);
+            agent.policy.tools = vec!["*".into()];
+            AppConfig {
+                agent,
+                tools: Vec::new(),
+                model: ModelSpec::Cassette {
+                    path: PathBuf::new(),
+                    lenient: false,
+                },
+                secrets: Default::default(),
+            }
+        }
+    };
+    if let (Some(agent), Some(_)) = (&args.agent, &args.config) {
+        config.agent.component = agent.clone();
+    }
+    config
+        .tools
+        .extend(args.tools.iter().map(ComponentConfig::new));
+    if let Some(path) = &args.cassette {
+        config.model = ModelSpec::Cassette {
+            path: path.clone(),
+            lenient: false,
+        };
+    }
+    if let Some(url) = &args.model_url {
+        config.model = ModelSpec::OpenaiCompatible {
+            base_url: url.clone(),
+            model: args.model_name.clone().unwrap_or_default(),
+            api_key_secret: args.api_key_env.clone(),
+            timeout_ms: None,
+            provider: None,
+        };
+    }
+    if args.config.is_none() && args.cassette.is_none() && args.model_url.is_none() {
+        bail!("choose a model: --cassette FILE or --model-url URL --model-name NAME");
+    }
+    if let Some(plugin) = &args.model_plugin {
+        config.model = ModelSpec::Plugin {
+            plugin: ComponentConfig::new(plugin),
+            inner: Box::new(config.model),
+        };
+    }
+    if let Some(path) = &args.record {
+        config.model = record(config.model, path);
+    }
+    if let Some(path) = &args.policy {
+        let file = PolicyFile::load(path)?;
+        config.apply_policy_file(&file, path)?;
+    }
+    Ok(config)
+}
+
+/// Records the innermost native model (model plugins stay outside the recorder).
+fn record(spec: ModelSpec, path: &Path) -> ModelSpec {
+    match spec {
+        ModelSpec::Plugin { plugin, inner } => ModelSpec::Plugin {
+            plugin,
+            inner: Box::new(record(*inner, path)),
+        },
+        other => ModelSpec::Record {
+            path: path.to_path_buf(),
+            inner: Box::new(other),
+        },
+    }
+}
+
+fn read_input(args: &RunArgs) -> Result<String> {
+    match (&args.input, &args.input_file) {
+        (Some(text), _) => Ok(text.clone()),
+        (None, Some(path)) if path == Path::new("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading stdin")?;
+            Ok(s)
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the input file {}", path.display())),
+        (None, None) => bail!("give the agent an input with --input TEXT or --input-file FILE"),
+    }
+}
+
+fn print_event(event: &Event) {
+    match event {
+        Event::ToolCall {
+            tool,
+            arguments,
+            duration,
+            error,
+            ..
+        } => match error {
+            None => eprintln!(
+                "  → tool {tool}({arguments}) [{:.1} ms]",
+                duration.as_secs_f64() * 1e3
+            ),
+            Some(e) => eprintln!("  → tool {tool}({arguments}) failed: {e}"),
+        },
+        Event::ModelCall {
+            model,
+            input_tokens,
+            output_tokens,
+            duration,
+            error,
+            ..
+        } => match error {
+            None => eprintln!(
+                "  ◆ model {model}: {input_tokens} in / {output_tokens} out [{:.1} ms]",
+                duration.as_secs_f64() * 1e3
+            ),
+            Some(e) => eprintln!("  ◆ model {model} failed: {e}"),
+        },
+        Event::Denied { component, reason } => eprintln!("  ✗ denied ({component}): {reason}"),
+        Event::Crashed { component, reason } => eprintln!("  ✗ crashed ({component}): {reason}"),
+        Event::Log {
+            component,
+            level,
+            message,
+        } => eprintln!("  [{component} {level:?}] {message}"),
+        Event::TextDelta { .. } => {}
+    }
+}
+
+fn run(args: RunArgs) -> Result<std::process::ExitCode> {
+    let config = build_config(&args)?;
+    let input = read_input(&args)?;
+    let recorder = Arc::new(RecordingObserver::default());
+    let verbose = args.verbose;
+    let rec = recorder.clone();
+    let observer = move |event: &Event| {
+        if verbose {
+            print_event(event);
+        }
+        weft_host::Observer::event(rec.as_ref(), event);
+    };
+    let approver: Arc<dyn weft_host::Approver> = match args.approve {
+        ApproveMode::Ask => Arc::new(TerminalApprover),
+        ApproveMode::Yes => Arc::new(weft_host::FixedApprover(true)),
+        ApproveMode::No => Arc::new(weft_host::FixedApprover(false)),
+    };
+    let host = Host::builder()
+        .observer(Arc::new(observer))
+        .approver(approver)
+        .build(&config)?;
+    let outcome = host.run(&input);
+    let events = recorder.events();
+    match outcome {
+        Ok(report) => {
+            if args.json {
+                let value = serde_json::json!({ "ok": true, "report": report, "events": events });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("{}", report.answer);
+                eprintln!(
+                    "weft: {} steps, {} input + {} output tokens, {:.0} ms",
+                    report.steps,
+                    report.usage.input_tokens,
+                    report.usage.output_tokens,
+                    report.duration.as_secs_f64() * 1e3
+                );
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if args.json {
+                let value =
+                    serde_json::json!({ "ok": false, "error": e.to_string(), "events": events });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                eprintln!("error: {e}");
+            }
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The `weft` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use test_programs_artifacts as artifacts;
+
+fn weft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .env("WEFT_LOG", "off")
+        .output()
+        .expect("run weft")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A copy of `examples/triage` whose components point at the test build.
+fn triage_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("examples/triage");
+    let built = Path::new(artifacts::TEXT_TOOLS)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let config = std::fs::read_to_string(src.join("weft.toml"))
+        .unwrap()
+        .replace("../../plugins/dist", &built);
+    std::fs::write(dir.path().join("weft.toml"), config).unwrap();
+    for f in ["cassette.jsonl", "ticket.txt"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn run_prints_the_answer_of_the_triage_example() {
+    let dir = triage_copy();
+    let config = dir.path().join("weft.toml");
+    let ticket = dir.path().join("ticket.txt");
+    let out = weft(&[
+        "run",
+        config.to_str().unwrap(),
+        "--input-file",
+        ticket.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).trim()).expect("a JSON answer");
+    assert_eq!(answer["category"], "billing");
+    assert!(
+        text(&out.stderr).contains("3 steps"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = weft(&[
+        "run",
+        config.to_str().unwrap(),
+        "--input-file",
+        ticket.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let whole: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(whole["ok"], true);
+    assert_eq!(whole["report"]["steps"], 3);
+    assert!(whole["report"]["transcript"].as_array().unwrap().len() >= 6);
+    assert!(
+        whole["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "tool-call")
+    );
+}
+
+#[test]
+fn inspect_shows_world_and_tools() {
+    let out = weft(&["inspect", artifacts::TEXT_TOOLS]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["role"], "tool");
+    assert!(
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "count_words")
+    );
+    let out = weft(&["inspect", artifacts::TOOL_LOOP_AGENT]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["role"], "agent");
+}
+
+#[test]
+fn errors_name_the_file_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, "nope").unwrap();
+    let out = weft(&["inspect", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("junk.wasm"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = weft(&["run", "/no/such/weft.toml", "--input", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("/no/such/weft.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let copy = triage_copy();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[components.agent]\nhttp = [\"https://bad/\"]\n").unwrap();
+    let config = copy.path().join("weft.toml");
+    let out = weft(&[
+        "run",
+        config.to_str().unwrap(),
+        "--input",
+        "x",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("policy.toml") && err.contains("not a host pattern"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_that_diverges_from_its_cassette_fails_clearly() {
+    let dir = triage_copy();
+    let config = dir.path().join("weft.toml");
+    let out = weft(&[
+        "run",
+        config.to_str().unwrap(),
+        "--input",
+        "a different ticket",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cassette"),
+        "{}",
+        text(&out.stderr)
+    );
+}

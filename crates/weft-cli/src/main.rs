@@ -27,6 +27,23 @@ enum Command {
         /// The component (`.wasm`).
         component: PathBuf,
     },
+    /// Dry-run a request against a provider's model: list what would be
+    /// dropped, lowered or emulated, without sending anything.
+    Check {
+        /// The provider (`deepseek`, `kimi`, `glm`, `anthropic`, `gemini`, ...).
+        #[arg(long)]
+        provider: String,
+        /// The model.
+        #[arg(long)]
+        model: String,
+        /// A chat request as JSON (the format of cassette entries); a sample
+        /// request with tools, `tool_choice: required` and a JSON Schema
+        /// answer when omitted.
+        request: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -45,7 +62,12 @@ struct RunArgs {
     /// Replay model exchanges from this cassette.
     #[arg(long, conflicts_with = "model_url")]
     cassette: Option<PathBuf>,
-    /// Use an OpenAI-compatible endpoint at this base URL (e.g. https://api.deepseek.com).
+    /// Use a provider by name (deepseek, qwen, kimi, glm, minimax, doubao,
+    /// openai, anthropic, gemini, ollama, vllm, llamacpp, generic).
+    #[arg(long, requires = "model_name", conflicts_with = "cassette")]
+    provider: Option<String>,
+    /// An OpenAI-compatible endpoint's base URL (e.g. https://api.deepseek.com),
+    /// or the base URL for `--provider`.
     #[arg(long, requires = "model_name")]
     model_url: Option<String>,
     /// The model name for `--model-url`.
@@ -130,6 +152,12 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Run(args) => tokio::task::spawn_blocking(move || run(*args)).await?,
             Command::Inspect { component } => inspect(&component),
+            Command::Check {
+                provider,
+                model,
+                request,
+                json,
+            } => check(&provider, &model, request.as_deref(), json),
         }
     });
     match result {
@@ -151,6 +179,64 @@ fn main() -> std::process::ExitCode {
 fn inspect(path: &Path) -> Result<std::process::ExitCode> {
     let info = weft_host::inspect(path)?;
     println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn sample_request() -> weft_model::ChatRequest {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"category": {"type": "string"}, "priority": {"type": "integer", "exclusiveMinimum": 0}},
+        "required": ["category"],
+        "additionalProperties": false
+    });
+    weft_model::ChatRequest::new(vec![weft_model::Message::user("Triage this ticket.")])
+        .with_tools(vec![weft_model::ToolSpec {
+            name: "extract_entities".into(),
+            description: "Finds emails, URLs and dates.".into(),
+            input_schema: serde_json::json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"]
+            })
+            .to_string(),
+            output_schema: None,
+        }])
+        .with_tool_choice(weft_model::ToolChoice::Required)
+        .with_response_format(weft_model::ResponseFormat::JsonSchema(
+            weft_model::JsonSchemaFormat {
+                name: "triage".into(),
+                schema: schema.to_string(),
+                strict: true,
+            },
+        ))
+}
+
+fn check(
+    provider: &str,
+    model: &str,
+    request: Option<&Path>,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    let request = match request {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the request file {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a chat request in Weft's JSON format",
+                    path.display()
+                )
+            })?
+        }
+        None => sample_request(),
+    };
+    let report = weft_providers::check(&request, provider, model);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -186,7 +272,19 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
             lenient: false,
         };
     }
-    if let Some(url) = &args.model_url {
+    if let Some(provider) = &args.provider {
+        config.model = ModelSpec::Provider {
+            provider: provider.clone(),
+            model: args.model_name.clone().unwrap_or_default(),
+            api_key_secret: args.api_key_env.clone(),
+            base_url: args.model_url.clone(),
+            region: None,
+            timeout_ms: None,
+            foreign_reasoning: None,
+            http_record: None,
+            http_replay: None,
+        };
+    } else if let Some(url) = &args.model_url {
         config.model = ModelSpec::OpenaiCompatible {
             base_url: url.clone(),
             model: args.model_name.clone().unwrap_or_default(),
@@ -195,8 +293,14 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
             provider: None,
         };
     }
-    if args.config.is_none() && args.cassette.is_none() && args.model_url.is_none() {
-        bail!("choose a model: --cassette FILE or --model-url URL --model-name NAME");
+    if args.config.is_none()
+        && args.cassette.is_none()
+        && args.model_url.is_none()
+        && args.provider.is_none()
+    {
+        bail!(
+            "choose a model: --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME"
+        );
     }
     if let Some(plugin) = &args.model_plugin {
         config.model = ModelSpec::Plugin {
@@ -313,8 +417,13 @@ fn run(args: RunArgs) -> Result<std::process::ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!("{}", report.answer);
+                let cost = if report.spend.priced_calls > 0 {
+                    format!(", ${:.6}", report.spend.usd)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "weft: {} steps, {} input + {} output tokens, {:.0} ms",
+                    "weft: {} steps, {} input + {} output tokens{cost}, {:.0} ms",
                     report.steps,
                     report.usage.input_tokens,
                     report.usage.output_tokens,

@@ -157,3 +157,37 @@ fn a_run_that_diverges_from_its_cassette_fails_clearly() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn check_lists_what_a_provider_would_drop_or_emulate() {
+    // Gemini's OpenAPI subset has no `exclusiveMinimum`, GLM takes only
+    // `tool_choice: auto`: both are adapted, and the report says so.
+    let out = weft(&[
+        "check",
+        "--provider",
+        "gemini",
+        "--model",
+        "gemini-3.1-pro",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("exclusiveMinimum"), "{report}");
+    let out = weft(&["check", "--provider", "glm", "--model", "glm-5.3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.to_lowercase().contains("tool_choice") || report.contains("tool-choice"),
+        "{report}"
+    );
+    let out = weft(&[
+        "check",
+        "--provider",
+        "glm",
+        "--model",
+        "glm-5.3",
+        "/no/such/request.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/request.json"));
+}

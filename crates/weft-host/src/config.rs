@@ -100,9 +100,50 @@ pub enum ModelSpec {
         /// Request timeout in milliseconds.
         #[serde(default)]
         timeout_ms: Option<u64>,
-        /// The provider's name in transcripts and reasoning tags.
+        /// The provider profile to speak with (`deepseek`, `vllm`, ...; see
+        /// [`ModelSpec::Provider`]); `generic` when unset.
         #[serde(default)]
         provider: Option<String>,
+    },
+    /// Any provider by name: `openai`, `deepseek`, `qwen`, `kimi`, `glm`,
+    /// `minimax`, `doubao`, `ollama`, `vllm`, `llamacpp`, `generic`,
+    /// `anthropic`, `gemini`.
+    #[serde(rename_all = "kebab-case")]
+    Provider {
+        /// The provider's name (selects its wire format and quirks profile).
+        provider: String,
+        /// The model name sent in requests.
+        model: String,
+        /// Name of the secret holding the API key.
+        #[serde(default)]
+        api_key_secret: Option<String>,
+        /// Overrides the profile's base URL.
+        #[serde(default)]
+        base_url: Option<String>,
+        /// Selects a regional endpoint of the profile (e.g. `cn`).
+        #[serde(default)]
+        region: Option<String>,
+        /// Request timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+        /// What to do with another provider's reasoning: `drop` or `as-text`.
+        #[serde(default)]
+        foreign_reasoning: Option<ForeignReasoningRule>,
+        /// Record the raw HTTP exchanges (secrets redacted) to this file.
+        #[serde(default)]
+        http_record: Option<PathBuf>,
+        /// Serve the raw HTTP exchanges from this file instead of the network.
+        #[serde(default)]
+        http_replay: Option<PathBuf>,
+    },
+    /// Routes each request to the cheapest capable model of `models` under
+    /// a routing policy (tiers, sovereignty, budgets, fallback).
+    #[serde(rename_all = "kebab-case")]
+    Router {
+        /// The routing policy file (see `weft-router`).
+        policy: PathBuf,
+        /// The models the policy names, by name.
+        models: BTreeMap<String, ModelSpec>,
     },
     /// Replays a recorded cassette.
     #[serde(rename_all = "kebab-case")]
@@ -129,6 +170,16 @@ pub enum ModelSpec {
         /// The backend bound to the plugin's own `model` import.
         inner: Box<ModelSpec>,
     },
+}
+
+/// How a provider treats reasoning produced by another provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForeignReasoningRule {
+    /// Leave it out of the request.
+    Drop,
+    /// Send it as plain text.
+    AsText,
 }
 
 /// Where a secret's value comes from.
@@ -275,20 +326,38 @@ impl AppConfig {
             resolve_policy_paths(&mut c.policy, base);
         }
         let mut spec = &mut self.model;
-        loop {
-            match spec {
-                ModelSpec::Cassette { path, .. } => {
-                    *path = join(base, path);
-                    break;
-                }
-                ModelSpec::Record { path, inner } => {
-                    *path = join(base, path);
-                    spec = inner;
-                }
-                ModelSpec::Plugin { inner, .. } => spec = inner,
-                ModelSpec::OpenaiCompatible { .. } => break,
+        while let ModelSpec::Plugin { inner, .. } = spec {
+            spec = inner;
+        }
+        resolve_native_paths(spec, base);
+    }
+}
+
+/// Resolves the paths of a spec that is not a plugin (plugins' own paths
+/// are resolved with the other components).
+fn resolve_native_paths(spec: &mut ModelSpec, base: &Path) {
+    match spec {
+        ModelSpec::Cassette { path, .. } => *path = join(base, path),
+        ModelSpec::Record { path, inner } => {
+            *path = join(base, path);
+            resolve_native_paths(inner, base);
+        }
+        ModelSpec::Provider {
+            http_record,
+            http_replay,
+            ..
+        } => {
+            for p in [http_record, http_replay].into_iter().flatten() {
+                *p = join(base, p);
             }
         }
+        ModelSpec::Router { policy, models } => {
+            *policy = join(base, policy);
+            for inner in models.values_mut() {
+                resolve_native_paths(inner, base);
+            }
+        }
+        ModelSpec::Plugin { .. } | ModelSpec::OpenaiCompatible { .. } => {}
     }
 }
 

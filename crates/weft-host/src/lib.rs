@@ -15,8 +15,11 @@
 //!   caller ([`ToolError::Crashed`], [`RunError::Crashed`]), the instance is
 //!   discarded and the next call gets a fresh one.
 //! - **Models.** The agent's `model` import is bound to a backend chosen by
-//!   configuration ([`ModelSpec`]): an OpenAI-compatible endpoint, a
-//!   cassette, or a model plugin wrapping another backend.
+//!   configuration ([`ModelSpec`]): any provider (the OpenAI-compatible
+//!   family, Anthropic, Gemini), a router over several of them with budgets
+//!   and fallback, a cassette, or a model plugin wrapping another backend.
+//!   Each call's cost comes from the dated price catalog and is summed per
+//!   run ([`RunReport::spend`]).
 //!
 //! The host is synchronous: [`Host::run`] blocks the calling thread for the
 //! length of a run (call it from `spawn_blocking` in async code) while

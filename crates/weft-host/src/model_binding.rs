@@ -5,7 +5,7 @@
 use crate::bindings::weft::plugins::model as import;
 use crate::bindings::{model::ModelPluginPre, wit as w};
 use crate::error::Abort;
-use crate::observe::{Event, Observer};
+use crate::observe::Event;
 use crate::store::{ComponentInfo, RunContext, StoreState, arm, classify};
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,11 @@ pub trait SyncModel: Send + Sync {
     fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError>;
     /// A streamed answer.
     fn chat_stream(&self, request: &m::ChatRequest) -> Result<EventIter, m::ModelError>;
+    /// Whether its usage is billed here. A model plugin's usage is its inner
+    /// model's, which is billed where the plugin calls it.
+    fn bills(&self) -> bool {
+        true
+    }
 }
 
 /// A native async model, driven on the host's tokio runtime.
@@ -80,34 +85,51 @@ struct PluginInstance {
 }
 
 impl PluginModel {
+    /// A plugin bound to `next` whose instance is created on first use.
     pub fn new(
         info: Arc<ComponentInfo>,
         pre: ModelPluginPre<StoreState>,
         next: Arc<dyn SyncModel>,
         run: Arc<RunContext>,
-    ) -> Result<Self, crate::HostError> {
-        let state = Arc::new(PluginState {
+        capabilities: m::Capabilities,
+    ) -> Self {
+        PluginModel {
+            inner: Arc::new(PluginState {
+                info,
+                pre,
+                next,
+                run,
+                instance: Mutex::new(None),
+                generations: std::sync::atomic::AtomicU64::new(0),
+                capabilities,
+            }),
+        }
+    }
+
+    /// Instantiates the plugin once and asks for its capabilities, which
+    /// also proves that it instantiates.
+    pub fn probe(
+        info: Arc<ComponentInfo>,
+        pre: ModelPluginPre<StoreState>,
+        next: Arc<dyn SyncModel>,
+        run: Arc<RunContext>,
+    ) -> Result<m::Capabilities, crate::HostError> {
+        let name = info.name.clone();
+        let probe = PluginModel::new(
             info,
             pre,
             next,
             run,
-            instance: Mutex::new(None),
-            generations: std::sync::atomic::AtomicU64::new(0),
-            capabilities: m::Capabilities::new("plugin", "unknown"),
-        });
-        // Ask the plugin once for its capabilities, which also proves it
-        // instantiates.
-        let caps = state
+            m::Capabilities::new("plugin", "unknown"),
+        );
+        probe
+            .inner
             .with_instance(|store, b| b.weft_plugins_model().call_capabilities(store))
+            .map(Into::into)
             .map_err(|e| crate::HostError::Component {
-                component: state.info.name.clone(),
+                component: name,
                 reason: e.to_string(),
-            })?;
-        let mut state = Arc::into_inner(state).expect("no other reference yet");
-        state.capabilities = caps.into();
-        Ok(PluginModel {
-            inner: Arc::new(state),
-        })
+            })
     }
 }
 
@@ -178,6 +200,10 @@ impl PluginState {
 impl SyncModel for PluginModel {
     fn capabilities(&self) -> m::Capabilities {
         self.inner.capabilities.clone()
+    }
+
+    fn bills(&self) -> bool {
+        false
     }
 
     fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError> {
@@ -272,6 +298,7 @@ pub struct HostStream {
     events: EventIter,
     started: Instant,
     model: String,
+    billed: bool,
     finished: bool,
 }
 
@@ -279,29 +306,40 @@ fn no_model(info: &ComponentInfo) -> w::ModelError {
     w::ModelError::Denied(format!("no model is bound to `{}`", info.name))
 }
 
-fn report(
-    observer: &Arc<dyn Observer>,
-    component: &str,
-    model: &str,
+/// One finished model call, as reported to the observer and the run's
+/// spending.
+struct CallReport<'a> {
+    component: &'a str,
+    model: &'a str,
     streamed: bool,
     started: Instant,
-    outcome: Result<&m::Usage, &m::ModelError>,
-) {
-    let (input_tokens, output_tokens, error) = match outcome {
-        Ok(u) => (u.input_tokens, u.output_tokens, None),
-        Err(e) => (0, 0, Some(e.to_string())),
-    };
-    let duration = started.elapsed();
-    tracing::info!(%component, %model, streamed, input_tokens, output_tokens, ?duration, error = ?error, "model call");
-    observer.event(&Event::ModelCall {
-        component: component.to_string(),
-        model: model.to_string(),
-        streamed,
-        input_tokens,
-        output_tokens,
-        duration,
-        error,
-    });
+    billed: bool,
+}
+
+impl CallReport<'_> {
+    fn finish(&self, run: &RunContext, outcome: Result<&m::Usage, &m::ModelError>) {
+        let (input_tokens, output_tokens, error) = match outcome {
+            Ok(u) => (u.input_tokens, u.output_tokens, None),
+            Err(e) => (0, 0, Some(e.to_string())),
+        };
+        let cost_usd = match outcome {
+            Ok(usage) if self.billed => run.charge(self.model, usage),
+            _ => None,
+        };
+        let duration = self.started.elapsed();
+        let (component, model, streamed) = (self.component, self.model, self.streamed);
+        tracing::info!(%component, %model, streamed, input_tokens, output_tokens, cost_usd, ?duration, error = ?error, "model call");
+        run.services.observer.event(&Event::ModelCall {
+            component: component.to_string(),
+            model: model.to_string(),
+            streamed,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            duration,
+            error,
+        });
+    }
 }
 
 impl import::Host for StoreState {
@@ -314,14 +352,14 @@ impl import::Host for StoreState {
             Ok(r) => r.model.clone(),
             Err(_) => model.capabilities().model,
         };
-        report(
-            &self.run.services.observer,
-            &self.info.name,
-            &name,
-            false,
+        CallReport {
+            component: &self.info.name,
+            model: &name,
+            streamed: false,
             started,
-            result.as_ref().map(|r| &r.usage),
-        );
+            billed: model.bills(),
+        }
+        .finish(&self.run, result.as_ref().map(|r| &r.usage));
         result.map(Into::into).map_err(Into::into)
     }
 
@@ -336,14 +374,14 @@ impl import::Host for StoreState {
             Ok(events) => events,
             Err(e) => {
                 let name = model.capabilities().model;
-                report(
-                    &self.run.services.observer,
-                    &self.info.name,
-                    &name,
-                    true,
+                CallReport {
+                    component: &self.info.name,
+                    model: &name,
+                    streamed: true,
                     started,
-                    Err(&e),
-                );
+                    billed: model.bills(),
+                }
+                .finish(&self.run, Err(&e));
                 return Err(e.into());
             }
         };
@@ -351,6 +389,7 @@ impl import::Host for StoreState {
             events,
             started,
             model: model.capabilities().model,
+            billed: model.bills(),
             finished: false,
         };
         self.table
@@ -371,7 +410,7 @@ impl import::HostResponseStream for StoreState {
         &mut self,
         stream: Resource<HostStream>,
     ) -> Result<Option<w::StreamEvent>, w::ModelError> {
-        let observer = self.run.services.observer.clone();
+        let run = self.run.clone();
         let component = self.info.name.clone();
         let s = self
             .table
@@ -380,40 +419,44 @@ impl import::HostResponseStream for StoreState {
         if s.finished {
             return Ok(None);
         }
-        match s.events.next() {
-            None => {
-                s.finished = true;
-                let e =
-                    m::ModelError::Transport("the stream ended without a final response".into());
-                report(&observer, &component, &s.model, true, s.started, Err(&e));
-                Err(e.into())
+        let report = |model: &str, outcome: Result<&m::Usage, &m::ModelError>| {
+            CallReport {
+                component: &component,
+                model,
+                streamed: true,
+                started: s.started,
+                billed: s.billed,
             }
-            Some(Err(e)) => {
-                s.finished = true;
-                report(&observer, &component, &s.model, true, s.started, Err(&e));
-                Err(e.into())
-            }
-            Some(Ok(event)) => {
-                match &event {
-                    m::StreamEvent::TextDelta(text) => {
-                        observer.event(&Event::TextDelta { text: text.clone() })
-                    }
-                    m::StreamEvent::Done(response) => {
-                        s.finished = true;
-                        report(
-                            &observer,
-                            &component,
-                            &response.model,
-                            true,
-                            s.started,
-                            Ok(&response.usage),
-                        );
-                    }
-                    _ => {}
-                }
-                Ok(Some(event.into()))
-            }
+            .finish(&run, outcome)
+        };
+        let next = s.events.next();
+        let outcome = match &next {
+            None => Err(m::ModelError::Transport(
+                "the stream ended without a final response".into(),
+            )),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(_)) => Ok(()),
+        };
+        if let Err(e) = outcome {
+            report(&s.model, Err(&e));
+            s.finished = true;
+            return Err(e.into());
         }
+        let Some(Ok(event)) = next else {
+            unreachable!("handled above")
+        };
+        match &event {
+            m::StreamEvent::TextDelta(text) => run
+                .services
+                .observer
+                .event(&Event::TextDelta { text: text.clone() }),
+            m::StreamEvent::Done(response) => {
+                report(&response.model, Ok(&response.usage));
+                s.finished = true;
+            }
+            _ => {}
+        }
+        Ok(Some(event.into()))
     }
 
     fn drop(&mut self, stream: Resource<HostStream>) -> wasmtime::Result<()> {

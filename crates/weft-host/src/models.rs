@@ -1,19 +1,70 @@
 //! Native model backends built from a [`ModelSpec`].
 
-use crate::config::ModelSpec;
+use crate::config::{ForeignReasoningRule, ModelSpec};
 use crate::error::HostError;
 use crate::secrets::SecretStore;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use weft_model as m;
+use weft_providers as p;
 
-/// Builds the native model for `spec` (plugins are handled by the caller).
-pub(crate) fn native_model(
-    spec: &ModelSpec,
-    secrets: &SecretStore,
-) -> Result<Arc<dyn m::Model>, HostError> {
-    let config_error = |reason: String| HostError::config(PathBuf::from("[model]"), reason);
+/// A native backend: shared by every run, or a router that keeps per-run
+/// budgets and decisions and is specialised for each run.
+pub(crate) enum Native {
+    /// One model for all runs.
+    Shared(Arc<dyn m::Model>),
+    /// A router; each run gets `router.for_run(id)`.
+    Routed(weft_router::Router),
+}
+
+impl Native {
+    /// The model to bind for run `run_id`.
+    pub fn for_run(&self, run_id: &str) -> Arc<dyn m::Model> {
+        match self {
+            Native::Shared(model) => model.clone(),
+            Native::Routed(router) => Arc::new(router.for_run(run_id)),
+        }
+    }
+}
+
+fn config_error(reason: String) -> HostError {
+    HostError::config(PathBuf::from("[model]"), reason)
+}
+
+fn api_key(secrets: &SecretStore, name: &Option<String>) -> Result<Option<m::Secret>, HostError> {
+    match name {
+        Some(name) => secrets.get(name).map(|v| Some(m::Secret::new(v.expose()))).ok_or_else(|| {
+            config_error(format!(
+                "the API key secret `{name}` is not set (export {name}=... or map it under [secrets])"
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+/// Builds the native backend for `spec` (plugins are handled by the caller).
+pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Native, HostError> {
+    match spec {
+        ModelSpec::Router { policy, models } => {
+            let text = std::fs::read_to_string(policy).map_err(|source| HostError::Io {
+                path: policy.clone(),
+                source,
+            })?;
+            let mut named: HashMap<String, Arc<dyn m::Model>> = HashMap::new();
+            for (name, inner) in models {
+                named.insert(name.clone(), shared_model(inner, secrets)?);
+            }
+            let router = weft_router::Router::from_policy_str(&text, named)
+                .map_err(|e| HostError::config(policy.clone(), e.to_string()))?;
+            Ok(Native::Routed(router))
+        }
+        other => Ok(Native::Shared(shared_model(other, secrets)?)),
+    }
+}
+
+fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Model>, HostError> {
     match spec {
         ModelSpec::OpenaiCompatible {
             base_url,
@@ -22,44 +73,89 @@ pub(crate) fn native_model(
             timeout_ms,
             provider,
         } => {
-            let api_key = match api_key_secret {
-                Some(name) => Some(
-                    secrets
-                        .get(name)
-                        .map(|v| m::Secret::new(v.expose()))
-                        .ok_or_else(|| {
-                            config_error(format!(
-                                "the API key secret `{name}` is not set (export {name}=... or map it under [secrets])"
-                            ))
-                        })?,
-                ),
-                None => None,
-            };
-            let mut config = weft_providers::openai::OpenAiConfig::new(base_url.clone(), model.clone());
-            config.api_key = api_key;
+            let name = provider.clone().unwrap_or_else(|| "generic".into());
+            let mut config = p::ProviderConfig::for_provider(&name, model.clone())
+                .map_err(|e| config_error(e.to_string()))?
+                .with_base_url(base_url.clone());
+            if let Some(key) = api_key(secrets, api_key_secret)? {
+                config = config.with_api_key(key);
+            }
             if let Some(ms) = timeout_ms {
-                config.timeout = Some(Duration::from_millis(*ms));
+                config = config.with_timeout(Some(Duration::from_millis(*ms)));
             }
-            if let Some(p) = provider {
-                config.provider_name = p.clone();
+            Ok(Arc::new(config.build().map_err(|e| config_error(e.to_string()))?))
+        }
+        ModelSpec::Provider {
+            provider,
+            model,
+            api_key_secret,
+            base_url,
+            region,
+            timeout_ms,
+            foreign_reasoning,
+            http_record,
+            http_replay,
+        } => {
+            let mut config = p::ProviderConfig::for_provider(provider, model.clone())
+                .map_err(|e| config_error(e.to_string()))?;
+            if let Some(region) = region {
+                config = config.with_region(region).map_err(|e| config_error(e.to_string()))?;
             }
-            let client = weft_providers::openai::OpenAiCompatible::new(config).map_err(|e| config_error(e.to_string()))?;
-            Ok(Arc::new(client))
+            if let Some(url) = base_url {
+                config = config.with_base_url(url.clone());
+            }
+            if let Some(key) = api_key(secrets, api_key_secret)? {
+                config = config.with_api_key(key);
+            }
+            let timeout = timeout_ms.map(Duration::from_millis);
+            if timeout.is_some() {
+                config = config.with_timeout(timeout);
+            }
+            if let Some(rule) = foreign_reasoning {
+                config = config.with_foreign_reasoning(match rule {
+                    ForeignReasoningRule::Drop => p::ForeignReasoning::Drop,
+                    ForeignReasoningRule::AsText => p::ForeignReasoning::AsText,
+                });
+            }
+            match (http_replay, http_record) {
+                (Some(_), Some(_)) => {
+                    return Err(config_error("set http-record or http-replay, not both".into()));
+                }
+                (Some(path), None) => {
+                    let replay = p::ReplayTransport::open(path).map_err(|e| cassette_error(path, e))?;
+                    config = config.with_transport(Arc::new(replay));
+                }
+                (None, Some(path)) => {
+                    let live = p::ReqwestTransport::new(timeout).map_err(|e| config_error(e.to_string()))?;
+                    let recorder = p::RecordingTransport::create(live, path, "recorded by weft")
+                        .map_err(|e| cassette_error(path, e))?;
+                    config = config.with_transport(Arc::new(recorder));
+                }
+                (None, None) => {}
+            }
+            Ok(Arc::new(config.build().map_err(|e| config_error(e.to_string()))?))
         }
         ModelSpec::Cassette { path, lenient } => {
-            let replay = m::cassette::ReplayModel::open(path)
-                .map_err(|e| HostError::config(path.clone(), e.to_string()))?;
+            let replay = m::cassette::ReplayModel::open(path).map_err(|e| cassette_error(path, e))?;
             let replay = if *lenient { replay.lenient() } else { replay };
             Ok(Arc::new(replay))
         }
         ModelSpec::Record { path, inner } => {
-            let inner = native_model(inner, secrets)?;
+            let inner = shared_model(inner, secrets)?;
             let recorder = m::cassette::RecordingModel::create(inner, path, "recorded by weft run")
-                .map_err(|e| HostError::config(path.clone(), e.to_string()))?;
+                .map_err(|e| cassette_error(path, e))?;
             Ok(Arc::new(recorder))
         }
+        ModelSpec::Router { .. } => Err(config_error(
+            "a router can only be the outermost native model (inside plugins, not inside record or another router)"
+                .into(),
+        )),
         ModelSpec::Plugin { .. } => Err(config_error(
-            "a model plugin cannot be recorded by a native recorder; record its inner model instead".into(),
+            "a model plugin cannot sit inside `record` or a router; put it outside".into(),
         )),
     }
+}
+
+fn cassette_error(path: &Path, e: impl std::fmt::Display) -> HostError {
+    HostError::config(path.to_path_buf(), e.to_string())
 }

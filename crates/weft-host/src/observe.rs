@@ -46,6 +46,9 @@ pub enum Event {
         input_tokens: u64,
         /// Output tokens.
         output_tokens: u64,
+        /// Its cost in USD from the price catalog, when the model is priced
+        /// (and the call is billed here rather than inside a model plugin).
+        cost_usd: Option<f64>,
         /// How long it took.
         #[serde(with = "millis")]
         duration: Duration,

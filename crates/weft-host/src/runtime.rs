@@ -185,9 +185,23 @@ pub struct RunReport {
     pub usage: m::Usage,
     /// Model calls made.
     pub steps: u32,
+    /// What the run's model calls cost, from the dated price catalog.
+    pub spend: crate::store::Spend,
+    /// The router's per-run totals and decisions, when a router chose the models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingReport>,
     /// Wall-clock time of the run.
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
+}
+
+/// What the router decided during one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RoutingReport {
+    /// Calls, usage and cost of the run as the router counted them.
+    pub totals: weft_router::RunTotals,
+    /// Every routing decision of the run, with its reason.
+    pub decisions: Vec<weft_router::Decision>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -306,6 +320,7 @@ impl HostBuilder {
             approver: self.approver.clone(),
             clock: self.clock.clone(),
             secrets,
+            prices: Arc::new(weft_router::PriceCatalog::bundled()),
         });
 
         let mut linker: Linker<StoreState> = Linker::new(engine.engine());
@@ -338,7 +353,7 @@ impl HostBuilder {
             registry.add(ToolComponent::load(info, pre, load_run.clone())?)?;
         }
 
-        let model = build_model(&loader, &config.model, self.model.clone(), &rt, &load_run)?;
+        let model = build_chain(&loader, &config.model, self.model.clone(), &rt, &load_run)?;
 
         Ok(Host {
             engine,
@@ -346,7 +361,9 @@ impl HostBuilder {
             agent_pre,
             tools: Arc::new(registry),
             model,
+            rt,
             services,
+            runs: std::sync::atomic::AtomicU64::new(0),
             _owned_rt: owned_rt,
         })
     }
@@ -354,12 +371,12 @@ impl HostBuilder {
 
 fn native_secret_names(spec: &ModelSpec) -> Vec<String> {
     match spec {
-        ModelSpec::OpenaiCompatible { api_key_secret, .. } => {
-            api_key_secret.iter().cloned().collect()
-        }
+        ModelSpec::OpenaiCompatible { api_key_secret, .. }
+        | ModelSpec::Provider { api_key_secret, .. } => api_key_secret.iter().cloned().collect(),
         ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => {
             native_secret_names(inner)
         }
+        ModelSpec::Router { models, .. } => models.values().flat_map(native_secret_names).collect(),
         ModelSpec::Cassette { .. } => Vec::new(),
     }
 }
@@ -416,25 +433,83 @@ impl Loader<'_> {
     }
 }
 
-fn build_model(
+/// The backend chain bound to the agent's `model` import, built once and
+/// specialised for each run (fresh plugin instances, per-run router).
+enum ModelChain {
+    Native(crate::models::Native),
+    Plugin {
+        info: Arc<ComponentInfo>,
+        pre: ModelPluginPre<StoreState>,
+        capabilities: m::Capabilities,
+        inner: Box<ModelChain>,
+    },
+}
+
+impl ModelChain {
+    fn for_run(
+        &self,
+        run_id: &str,
+        rt: &tokio::runtime::Handle,
+        run: &Arc<RunContext>,
+    ) -> Arc<dyn SyncModel> {
+        match self {
+            ModelChain::Native(native) => {
+                Arc::new(NativeModel::new(native.for_run(run_id), rt.clone()))
+            }
+            ModelChain::Plugin {
+                info,
+                pre,
+                capabilities,
+                inner,
+            } => Arc::new(PluginModel::new(
+                info.clone(),
+                pre.clone(),
+                inner.for_run(run_id, rt, run),
+                run.clone(),
+                capabilities.clone(),
+            )),
+        }
+    }
+
+    /// The router at the bottom of the chain, if any.
+    fn router(&self) -> Option<&weft_router::Router> {
+        match self {
+            ModelChain::Native(crate::models::Native::Routed(r)) => Some(r),
+            ModelChain::Native(_) => None,
+            ModelChain::Plugin { inner, .. } => inner.router(),
+        }
+    }
+}
+
+fn build_chain(
     loader: &Loader<'_>,
     spec: &ModelSpec,
     provided: Option<Arc<dyn m::Model>>,
     rt: &tokio::runtime::Handle,
     run: &Arc<RunContext>,
-) -> Result<Arc<dyn SyncModel>, HostError> {
+) -> Result<ModelChain, HostError> {
     if let ModelSpec::Plugin { plugin, inner } = spec {
-        let next = build_model(loader, inner, provided, rt, run)?;
+        let inner = build_chain(loader, inner, provided, rt, run)?;
         let (info, component) = loader.load(plugin, ComponentRole::Model)?;
         let pre = ModelPluginPre::new(loader.pre(&component, &plugin.component)?)
             .map_err(|e| loader.wrong_world(&plugin.component, ComponentRole::Model, e))?;
-        return Ok(Arc::new(PluginModel::new(info, pre, next, run.clone())?));
+        let capabilities = PluginModel::probe(
+            info.clone(),
+            pre.clone(),
+            inner.for_run("probe", rt, run),
+            run.clone(),
+        )?;
+        return Ok(ModelChain::Plugin {
+            info,
+            pre,
+            capabilities,
+            inner: Box::new(inner),
+        });
     }
-    let native = match provided {
-        Some(model) => model,
+    Ok(ModelChain::Native(match provided {
+        Some(model) => crate::models::Native::Shared(model),
         None => crate::models::native_model(spec, &run.services.secrets)?,
-    };
-    Ok(Arc::new(NativeModel::new(native, rt.clone())))
+    }))
 }
 
 /// A loaded agent with its tools and model, ready to run.
@@ -443,8 +518,10 @@ pub struct Host {
     agent_info: Arc<ComponentInfo>,
     agent_pre: AgentPluginPre<StoreState>,
     tools: Arc<ToolRegistry>,
-    model: Arc<dyn SyncModel>,
+    model: ModelChain,
+    rt: tokio::runtime::Handle,
     services: Arc<Services>,
+    runs: std::sync::atomic::AtomicU64,
     _owned_rt: Option<Arc<tokio::runtime::Runtime>>,
 }
 
@@ -470,16 +547,21 @@ impl Host {
 
     /// Starts a session: one run's worth of state and tool instances.
     pub fn session(&self) -> Session<'_> {
+        let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let id = format!("run-{}-{n}", self.services.clock.now_ms());
         let run = RunContext::new(self.services.clone());
         let toolbox = Arc::new(Toolbox::new(
             self.agent_info.clone(),
             self.tools.clone(),
             run.clone(),
         ));
+        let model = self.model.for_run(&id, &self.rt, &run);
         Session {
             host: self,
+            id,
             run,
             toolbox,
+            model,
             agent: None,
         }
     }
@@ -497,12 +579,19 @@ impl Host {
 /// until the session is dropped.
 pub struct Session<'h> {
     host: &'h Host,
+    id: String,
     run: Arc<RunContext>,
+    model: Arc<dyn SyncModel>,
     toolbox: Arc<Toolbox>,
     agent: Option<(Store<StoreState>, AgentPlugin)>,
 }
 
 impl Session<'_> {
+    /// This run's id (used for per-run budgets and decisions).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Instantiates the agent and every tool now (normally lazy).
     pub fn instantiate(&mut self) -> Result<(), RunError> {
         if self.agent.is_none() {
@@ -526,7 +615,7 @@ impl Session<'_> {
             self.host.engine.engine(),
             info.clone(),
             self.run.clone(),
-            Some(self.host.model.clone()),
+            Some(self.model.clone()),
             Some(self.toolbox.clone()),
         )
         .map_err(crashed)?;
@@ -560,6 +649,15 @@ impl Session<'_> {
                 transcript: out.transcript.into_iter().map(Into::into).collect(),
                 usage: out.usage.into(),
                 steps: out.steps,
+                spend: *self.run.spend.lock().unwrap_or_else(|p| p.into_inner()),
+                routing: self.host.model.router().map(|router| RoutingReport {
+                    totals: router.run_totals(&self.id),
+                    decisions: router
+                        .decisions()
+                        .into_iter()
+                        .filter(|d| d.run == self.id)
+                        .collect(),
+                }),
                 duration: started.elapsed(),
             }),
             Ok(Err(e)) => Err(run_error(e)),
@@ -639,6 +737,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, HostError> {
             approver: Arc::new(FixedApprover(false)),
             clock: Arc::new(SystemClock),
             secrets: Arc::new(SecretStore::new()),
+            prices: Arc::new(weft_router::PriceCatalog::empty()),
         });
         Some(ToolComponent::load(info, pre, RunContext::new(services))?.specs)
     } else {

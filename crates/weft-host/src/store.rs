@@ -34,8 +34,22 @@ pub(crate) struct ComponentInfo {
 pub(crate) struct RunContext {
     /// Key-value state, namespaced by component name.
     pub state: Mutex<BTreeMap<(String, String), String>>,
+    /// Money spent by the run's model calls.
+    pub spend: Mutex<Spend>,
     /// Host-wide services.
     pub services: Arc<Services>,
+}
+
+/// What a run's model calls cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Spend {
+    /// Total of the priced calls, in USD.
+    pub usd: f64,
+    /// Calls with a price.
+    pub priced_calls: u32,
+    /// Calls to models the price catalog does not know (local models,
+    /// cassettes, unlisted models).
+    pub unpriced_calls: u32,
 }
 
 /// Host-wide services: observer, approver, clock, secrets.
@@ -44,14 +58,35 @@ pub(crate) struct Services {
     pub approver: Arc<dyn crate::Approver>,
     pub clock: Arc<dyn crate::Clock>,
     pub secrets: Arc<SecretStore>,
+    pub prices: Arc<weft_router::PriceCatalog>,
 }
 
 impl RunContext {
     pub fn new(services: Arc<Services>) -> Arc<Self> {
         Arc::new(RunContext {
             state: Mutex::new(BTreeMap::new()),
+            spend: Mutex::new(Spend::default()),
             services,
         })
+    }
+
+    /// Prices one call and adds it to the run's spending; `None` when the
+    /// model is not in the price catalog.
+    pub fn charge(&self, model: &str, usage: &weft_model::Usage) -> Option<f64> {
+        let cost = self
+            .services
+            .prices
+            .cost(usage, model, std::time::SystemTime::now())
+            .ok();
+        let mut spend = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+        match &cost {
+            Some(c) => {
+                spend.usd += c.usd;
+                spend.priced_calls += 1;
+            }
+            None => spend.unpriced_calls += 1,
+        }
+        cost.map(|c| c.usd)
     }
 }
 

@@ -30,23 +30,37 @@ pub trait SyncModel: Send + Sync {
     fn bills(&self) -> bool {
         true
     }
+    /// Whether the model opens its own `gen_ai.chat` spans (a router does,
+    /// one per attempt); otherwise the host opens one per call.
+    fn traces_itself(&self) -> bool {
+        false
+    }
 }
 
 /// A native async model, driven on the host's tokio runtime.
 pub(crate) struct NativeModel {
     model: Arc<dyn m::Model>,
     rt: tokio::runtime::Handle,
+    traces_itself: bool,
 }
 
 impl NativeModel {
-    pub fn new(model: Arc<dyn m::Model>, rt: tokio::runtime::Handle) -> Self {
-        NativeModel { model, rt }
+    pub fn new(model: Arc<dyn m::Model>, rt: tokio::runtime::Handle, traces_itself: bool) -> Self {
+        NativeModel {
+            model,
+            rt,
+            traces_itself,
+        }
     }
 }
 
 impl SyncModel for NativeModel {
     fn capabilities(&self) -> m::Capabilities {
         self.model.capabilities()
+    }
+
+    fn traces_itself(&self) -> bool {
+        self.traces_itself
     }
 
     fn chat(&self, request: &m::ChatRequest) -> Result<m::ChatResponse, m::ModelError> {
@@ -299,6 +313,7 @@ pub struct HostStream {
     started: Instant,
     model: String,
     billed: bool,
+    span: tracing::Span,
     finished: bool,
 }
 
@@ -314,6 +329,27 @@ struct CallReport<'a> {
     streamed: bool,
     started: Instant,
     billed: bool,
+    span: &'a tracing::Span,
+}
+
+/// A `gen_ai.chat` span for a call the host must trace itself (billed here
+/// and not traced by a router inside); disabled otherwise.
+fn model_span(
+    component: &str,
+    model: &dyn SyncModel,
+    request: &m::ChatRequest,
+    streamed: bool,
+) -> tracing::Span {
+    if !model.bills() || model.traces_itself() {
+        return tracing::Span::none();
+    }
+    let caps = model.capabilities();
+    let info = weft_router::telemetry::CallInfo {
+        name: component,
+        provider: &caps.provider,
+        model: &caps.model,
+    };
+    weft_router::telemetry::call_span(&info, request, 1, streamed)
 }
 
 impl CallReport<'_> {
@@ -322,10 +358,23 @@ impl CallReport<'_> {
             Ok(u) => (u.input_tokens, u.output_tokens, None),
             Err(e) => (0, 0, Some(e.to_string())),
         };
-        let cost_usd = match outcome {
+        let cost = match outcome {
             Ok(usage) if self.billed => run.charge(self.model, usage),
             _ => None,
         };
+        let cost_usd = cost.as_ref().map(|c| c.usd);
+        match outcome {
+            Ok(usage) => {
+                let response = m::ChatResponse {
+                    message: m::Message::new(m::Role::Assistant, Vec::new()),
+                    finish_reason: m::FinishReason::Stop,
+                    usage: *usage,
+                    model: self.model.to_string(),
+                };
+                weft_router::telemetry::record_response(self.span, &response, cost.as_ref());
+            }
+            Err(e) => weft_router::telemetry::record_error(self.span, e),
+        }
         let duration = self.started.elapsed();
         let (component, model, streamed) = (self.component, self.model, self.streamed);
         tracing::info!(%component, %model, streamed, input_tokens, output_tokens, cost_usd, ?duration, error = ?error, "model call");
@@ -346,8 +395,9 @@ impl import::Host for StoreState {
     fn chat(&mut self, request: w::ChatRequest) -> Result<w::ChatResponse, w::ModelError> {
         let model = self.model.clone().ok_or_else(|| no_model(&self.info))?;
         let request: m::ChatRequest = request.into();
+        let span = model_span(&self.info.name, model.as_ref(), &request, false);
         let started = Instant::now();
-        let result = model.chat(&request);
+        let result = span.in_scope(|| model.chat(&request));
         let name = match &result {
             Ok(r) => r.model.clone(),
             Err(_) => model.capabilities().model,
@@ -358,6 +408,7 @@ impl import::Host for StoreState {
             streamed: false,
             started,
             billed: model.bills(),
+            span: &span,
         }
         .finish(&self.run, result.as_ref().map(|r| &r.usage));
         result.map(Into::into).map_err(Into::into)
@@ -369,8 +420,9 @@ impl import::Host for StoreState {
     ) -> Result<Resource<HostStream>, w::ModelError> {
         let model = self.model.clone().ok_or_else(|| no_model(&self.info))?;
         let request: m::ChatRequest = request.into();
+        let span = model_span(&self.info.name, model.as_ref(), &request, true);
         let started = Instant::now();
-        let events = match model.chat_stream(&request) {
+        let events = match span.in_scope(|| model.chat_stream(&request)) {
             Ok(events) => events,
             Err(e) => {
                 let name = model.capabilities().model;
@@ -380,6 +432,7 @@ impl import::Host for StoreState {
                     streamed: true,
                     started,
                     billed: model.bills(),
+                    span: &span,
                 }
                 .finish(&self.run, Err(&e));
                 return Err(e.into());
@@ -390,6 +443,7 @@ impl import::Host for StoreState {
             started,
             model: model.capabilities().model,
             billed: model.bills(),
+            span,
             finished: false,
         };
         self.table
@@ -426,10 +480,11 @@ impl import::HostResponseStream for StoreState {
                 streamed: true,
                 started: s.started,
                 billed: s.billed,
+                span: &s.span,
             }
             .finish(&run, outcome)
         };
-        let next = s.events.next();
+        let next = s.span.in_scope(|| s.events.next());
         let outcome = match &next {
             None => Err(m::ModelError::Transport(
                 "the stream ended without a final response".into(),

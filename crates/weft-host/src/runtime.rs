@@ -453,9 +453,11 @@ impl ModelChain {
         run: &Arc<RunContext>,
     ) -> Arc<dyn SyncModel> {
         match self {
-            ModelChain::Native(native) => {
-                Arc::new(NativeModel::new(native.for_run(run_id), rt.clone()))
-            }
+            ModelChain::Native(native) => Arc::new(NativeModel::new(
+                native.for_run(run_id),
+                rt.clone(),
+                matches!(native, crate::models::Native::Routed(_)),
+            )),
             ModelChain::Plugin {
                 info,
                 pre,

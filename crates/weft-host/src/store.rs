@@ -72,7 +72,7 @@ impl RunContext {
 
     /// Prices one call and adds it to the run's spending; `None` when the
     /// model is not in the price catalog.
-    pub fn charge(&self, model: &str, usage: &weft_model::Usage) -> Option<f64> {
+    pub fn charge(&self, model: &str, usage: &weft_model::Usage) -> Option<weft_router::Cost> {
         let cost = self
             .services
             .prices
@@ -86,7 +86,7 @@ impl RunContext {
             }
             None => spend.unpriced_calls += 1,
         }
-        cost.map(|c| c.usd)
+        cost
     }
 }
 

@@ -35,19 +35,17 @@ use crate::cost::Cost;
 use crate::resilience::ErrorKind;
 
 /// What a span needs to know about the model being called.
-pub(crate) struct CallInfo<'a> {
+pub struct CallInfo<'a> {
+    /// The model's name in the caller's configuration.
     pub name: &'a str,
+    /// The provider (`gen_ai.provider.name`).
     pub provider: &'a str,
+    /// The requested model (`gen_ai.request.model`).
     pub model: &'a str,
 }
 
-/// Opens the span for one attempt.
-pub(crate) fn call_span(
-    info: &CallInfo<'_>,
-    request: &ChatRequest,
-    attempt: u32,
-    stream: bool,
-) -> Span {
+/// Opens the `gen_ai.chat` span for one model call (one attempt).
+pub fn call_span(info: &CallInfo<'_>, request: &ChatRequest, attempt: u32, stream: bool) -> Span {
     let span = tracing::info_span!(
         "gen_ai.chat",
         otel.name = %format_args!("chat {}", info.model),
@@ -90,7 +88,7 @@ fn finish_reason(r: FinishReason) -> &'static str {
 }
 
 /// Records a finished answer (and its cost, when known) on a call span.
-pub(crate) fn record_response(span: &Span, response: &ChatResponse, cost: Option<&Cost>) {
+pub fn record_response(span: &Span, response: &ChatResponse, cost: Option<&Cost>) {
     let u = &response.usage;
     span.record("gen_ai.response.model", response.model.as_str());
     span.record(
@@ -113,7 +111,7 @@ pub(crate) fn record_response(span: &Span, response: &ChatResponse, cost: Option
 }
 
 /// Records a failure on a call span: its kind only, never its message.
-pub(crate) fn record_error(span: &Span, error: &ModelError) {
+pub fn record_error(span: &Span, error: &ModelError) {
     span.record("error.type", ErrorKind::of(error).as_str());
     span.record("otel.status_code", "ERROR");
 }

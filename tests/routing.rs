@@ -177,6 +177,7 @@ fn router_falls_back_and_records_its_decisions() {
         ]
         .into_iter()
         .collect(),
+        key: None,
     };
     let report = run(&rt, agent_app(model), "hello").expect("the fallback answers");
     assert_eq!(report.answer, "Answered by the fallback.");
@@ -222,6 +223,7 @@ fn router_sovereignty_refuses_with_a_clear_error() {
         )]
         .into_iter()
         .collect(),
+        key: None,
     };
     match run(&rt, agent_app(model), "hello") {
         Err(RunError::Model(e)) => assert!(e.to_string().contains("local"), "{e}"),
@@ -243,6 +245,7 @@ fn broken_router_policy_names_the_file_and_field() {
         )]
         .into_iter()
         .collect(),
+        key: None,
     };
     let rt = weft_tests::runtime();
     let _g = rt.enter();
@@ -254,4 +257,66 @@ fn broken_router_policy_names_the_file_and_field() {
         err.contains("routing.toml") && err.contains("tier"),
         "{err}"
     );
+}
+
+#[test]
+fn per_key_budget_spans_runs_and_refuses_when_spent() {
+    let rt = weft_tests::runtime();
+    let server = rt.block_on(LoopbackServer::start(vec![completion(
+        "deepseek-flash",
+        serde_json::json!({"role": "assistant", "content": "ok"}),
+        "stop",
+        (100_000, 1000),
+    )]));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("routing.toml");
+    std::fs::write(
+        &policy,
+        r#"
+        [budget]
+        on_exhausted = "fail"
+        [budget.per_key_usd]
+        team-a = 0.001
+        [[models]]
+        name = "flash"
+        provider = "deepseek"
+        price = "deepseek-flash"
+        tier = 2
+        "#,
+    )
+    .unwrap();
+    let config = agent_app(ModelSpec::Router {
+        policy,
+        models: [(
+            "flash".to_string(),
+            provider("deepseek", "deepseek-flash", server.url()),
+        )]
+        .into_iter()
+        .collect(),
+        key: Some("team-a".into()),
+    });
+    let handle = rt.handle().clone();
+    let (first, second) = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            let host = Host::builder()
+                .cache_dir(None)
+                .runtime(handle)
+                .build(&config)
+                .unwrap();
+            (host.run("one"), host.run("two"))
+        })
+        .await
+        .unwrap()
+    });
+    let first = first.expect("the first run fits the key's budget");
+    assert!(
+        first.spend.usd > 0.001,
+        "the first call used up the key: {:?}",
+        first.spend
+    );
+    match second {
+        Err(RunError::Model(e)) => assert!(e.to_string().contains("team-a"), "{e}"),
+        other => panic!("the key's budget is spent across runs: {other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1, "the refused run sent nothing");
 }

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tracing_subscriber::Layer;
 use weft_host::{
     AppConfig, ComponentConfig, Event, Host, ModelSpec, PolicyFile, RecordingObserver,
 };
@@ -130,13 +131,7 @@ impl weft_host::Approver for TerminalApprover {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let _otlp = init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,6 +169,30 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// Logs to stderr (filtered by `WEFT_LOG`); with the `otlp` feature, also
+/// exports spans when the standard OpenTelemetry variables name an endpoint.
+fn init_tracing() -> Option<Box<dyn std::any::Any>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| "warn".into());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    #[cfg(feature = "otlp")]
+    if let Some(config) = weft_router::otlp::OtlpConfig::from_env() {
+        match weft_router::otlp::layer(&config) {
+            Ok((layer, guard)) => {
+                tracing_subscriber::registry().with(fmt).with(layer).init();
+                return Some(Box::new(guard));
+            }
+            Err(e) => eprintln!("weft: OTLP export disabled: {e}"),
+        }
+    }
+    tracing_subscriber::registry().with(fmt).init();
+    None
 }
 
 fn inspect(path: &Path) -> Result<std::process::ExitCode> {

@@ -144,6 +144,9 @@ pub enum ModelSpec {
         policy: PathBuf,
         /// The models the policy names, by name.
         models: BTreeMap<String, ModelSpec>,
+        /// The budget key runs are charged to (`[budget.per-key-usd]`), if any.
+        #[serde(default)]
+        key: Option<String>,
     },
     /// Replays a recorded cassette.
     #[serde(rename_all = "kebab-case")]
@@ -351,7 +354,7 @@ fn resolve_native_paths(spec: &mut ModelSpec, base: &Path) {
                 *p = join(base, p);
             }
         }
-        ModelSpec::Router { policy, models } => {
+        ModelSpec::Router { policy, models, .. } => {
             *policy = join(base, policy);
             for inner in models.values_mut() {
                 resolve_native_paths(inner, base);

@@ -15,8 +15,8 @@ use weft_providers as p;
 pub(crate) enum Native {
     /// One model for all runs.
     Shared(Arc<dyn m::Model>),
-    /// A router; each run gets `router.for_run(id)`.
-    Routed(weft_router::Router),
+    /// A router; each run gets `router.for_run(id)`, charged to the key.
+    Routed(weft_router::Router, Option<String>),
 }
 
 impl Native {
@@ -24,7 +24,13 @@ impl Native {
     pub fn for_run(&self, run_id: &str) -> Arc<dyn m::Model> {
         match self {
             Native::Shared(model) => model.clone(),
-            Native::Routed(router) => Arc::new(router.for_run(run_id)),
+            Native::Routed(router, key) => {
+                let run = router.for_run(run_id);
+                Arc::new(match key {
+                    Some(key) => run.with_key(key.clone()),
+                    None => run,
+                })
+            }
         }
     }
 }
@@ -47,7 +53,11 @@ fn api_key(secrets: &SecretStore, name: &Option<String>) -> Result<Option<m::Sec
 /// Builds the native backend for `spec` (plugins are handled by the caller).
 pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Native, HostError> {
     match spec {
-        ModelSpec::Router { policy, models } => {
+        ModelSpec::Router {
+            policy,
+            models,
+            key,
+        } => {
             let text = std::fs::read_to_string(policy).map_err(|source| HostError::Io {
                 path: policy.clone(),
                 source,
@@ -58,7 +68,7 @@ pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Na
             }
             let router = weft_router::Router::from_policy_str(&text, named)
                 .map_err(|e| HostError::config(policy.clone(), e.to_string()))?;
-            Ok(Native::Routed(router))
+            Ok(Native::Routed(router, key.clone()))
         }
         other => Ok(Native::Shared(shared_model(other, secrets)?)),
     }

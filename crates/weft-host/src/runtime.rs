@@ -456,7 +456,7 @@ impl ModelChain {
             ModelChain::Native(native) => Arc::new(NativeModel::new(
                 native.for_run(run_id),
                 rt.clone(),
-                matches!(native, crate::models::Native::Routed(_)),
+                matches!(native, crate::models::Native::Routed(..)),
             )),
             ModelChain::Plugin {
                 info,
@@ -476,7 +476,7 @@ impl ModelChain {
     /// The router at the bottom of the chain, if any.
     fn router(&self) -> Option<&weft_router::Router> {
         match self {
-            ModelChain::Native(crate::models::Native::Routed(r)) => Some(r),
+            ModelChain::Native(crate::models::Native::Routed(r, _)) => Some(r),
             ModelChain::Native(_) => None,
             ModelChain::Plugin { inner, .. } => inner.router(),
         }

@@ -50,6 +50,11 @@ fn bench_instantiation(c: &mut Criterion) {
         .build(&config)
         .unwrap();
     let mut group = c.benchmark_group("instantiate");
+    // One iteration: a new session, four fresh stores and instances (the
+    // agent and all three tools: `instantiate` forces the tools a run would
+    // create on first use), then tearing all four down when the returned
+    // session is dropped, which criterion times too. Pool slots are reused
+    // from one iteration to the next, as in a long-running host.
     group.bench_function("agent + 3 tools (cold, pooling)", |b| {
         b.iter(|| {
             let mut session = host.session();

@@ -103,6 +103,12 @@ mod millis {
 pub trait Observer: Send + Sync {
     /// Called for each event.
     fn event(&self, event: &Event);
+
+    /// Whether [`Observer::event`] does anything; when `false`, the host may
+    /// skip building events on hot paths (tool calls). Defaults to `true`.
+    fn wants_events(&self) -> bool {
+        true
+    }
 }
 
 /// Ignores every event (tracing still logs them).
@@ -111,6 +117,10 @@ pub struct NoObserver;
 
 impl Observer for NoObserver {
     fn event(&self, _event: &Event) {}
+
+    fn wants_events(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps every event in memory, for tests and transcripts.

@@ -37,11 +37,14 @@ impl logging::Host for StoreState {
             LogLevel::Warn => tracing::warn!(%component, "{message}"),
             LogLevel::Error => tracing::error!(%component, "{message}"),
         }
-        self.run.services.observer.event(&Event::Log {
-            component: component.to_string(),
-            level,
-            message,
-        });
+        let observer = &self.run.services.observer;
+        if observer.wants_events() {
+            observer.event(&Event::Log {
+                component: component.to_string(),
+                level,
+                message,
+            });
+        }
     }
 }
 

@@ -100,6 +100,10 @@ impl ToolComponent {
         let Some(validator) = self.validators.get(tool) else {
             return Ok(());
         };
+        // Valid arguments are the common case: check without collecting errors.
+        if validator.is_valid(&value) {
+            return Ok(());
+        }
         let problems: Vec<String> = validator
             .iter_errors(&value)
             .take(5)
@@ -257,15 +261,21 @@ impl Toolbox {
     pub fn call(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
         let started = Instant::now();
         let result = self.call_inner(tool, arguments);
+        let duration = started.elapsed();
         let error = result.as_ref().err().map(|e| e.to_string());
-        tracing::info!(agent = %self.caller.name, %tool, duration = ?started.elapsed(), error = ?error, "tool call");
-        self.run.services.observer.event(&Event::ToolCall {
-            component: self.caller.name.clone(),
-            tool: tool.to_string(),
-            arguments: arguments.to_string(),
-            duration: started.elapsed(),
-            error,
-        });
+        tracing::info!(agent = %self.caller.name, %tool, ?duration, error = ?error, "tool call");
+        let observer = &self.run.services.observer;
+        // The event owns copies of the names and arguments; skip building it
+        // when nobody listens.
+        if observer.wants_events() {
+            observer.event(&Event::ToolCall {
+                component: self.caller.name.clone(),
+                tool: tool.to_string(),
+                arguments: arguments.to_string(),
+                duration,
+                error,
+            });
+        }
         result
     }
 

@@ -24,5 +24,18 @@ scripts/build-plugins.sh
 echo "== tests (guest logic, natively)"
 (cd plugins && cargo test --locked -p text-scan --target "$(rustc -vV | sed -n 's/^host: //p')")
 
+echo "== local-model fixtures and reference"
+# The independent numpy reference the local-model tests compare against.
+venv="${CARGO_TARGET_DIR:-target}/ref-venv"
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+if ! "$venv/bin/python" -c "import numpy, gguf" 2>/dev/null; then
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check numpy gguf
+fi
+export WEFT_REF_PYTHON="$venv/bin/python"
+# SmolLM2-135M-Instruct Q4_1, fetched once with `weft pull` and verified.
+WEFT_SMOLLM2_GGUF="$(scripts/fetch-fixtures.sh)"
+export WEFT_SMOLLM2_GGUF
+
 echo "== tests"
 cargo test --workspace --locked

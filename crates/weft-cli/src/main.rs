@@ -1,6 +1,8 @@
 //! The `weft` command line: run an agent with its tools and model, or
 //! inspect a component.
 
+mod pull;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -45,6 +47,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Download a local model into the cache (if not already there) and
+    /// print its path.
+    Pull(pull::PullArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API
+    /// (`/v1/chat/completions`, `/v1/models`) until ctrl-c.
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Args)]
@@ -60,6 +68,13 @@ struct RunArgs {
     /// A policy file with `[components.NAME]` tables replacing those components' policies.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// A local model run in-process: `local:NAME` (fetched with `weft pull`),
+    /// `local:FILE.gguf` or `local:DIR` (Hugging Face layout).
+    #[arg(long, value_name = "local:NAME", conflicts_with_all = ["cassette", "provider", "model_url"])]
+    model: Option<String>,
+    /// Where a local model runs: `cpu` (default) or `wgpu`.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
     /// Replay model exchanges from this cassette.
     #[arg(long, conflicts_with = "model_url")]
     cassette: Option<PathBuf>,
@@ -98,6 +113,37 @@ struct RunArgs {
     /// Print tool and model calls to stderr as they happen.
     #[arg(short, long)]
     verbose: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A run configuration (`weft.toml`) whose `[model]` is served; the
+    /// model flags below replace it.
+    config: Option<PathBuf>,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// The name clients ask for (default: the model's own name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Serve the model exchanges recorded in this cassette.
+    #[arg(long, conflicts_with = "model_url")]
+    cassette: Option<PathBuf>,
+    /// Serve a provider's model by name (deepseek, qwen, kimi, glm, minimax,
+    /// doubao, openai, anthropic, gemini, ollama, vllm, llamacpp, generic).
+    #[arg(long, requires = "model_name", conflicts_with = "cassette")]
+    provider: Option<String>,
+    /// An OpenAI-compatible endpoint's base URL, or the base URL for
+    /// `--provider`.
+    #[arg(long, requires = "model_name")]
+    model_url: Option<String>,
+    /// The model name for `--provider` or `--model-url`.
+    #[arg(long)]
+    model_name: Option<String>,
+    /// Environment variable holding the API key for `--provider` or
+    /// `--model-url`.
+    #[arg(long)]
+    api_key_env: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +199,8 @@ fn main() -> std::process::ExitCode {
                 request,
                 json,
             } => check(&provider, &model, request.as_deref(), json),
+            Command::Pull(args) => pull::run(args).await,
+            Command::Serve(args) => serve(*args).await,
         }
     });
     match result {
@@ -285,40 +333,25 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
     config
         .tools
         .extend(args.tools.iter().map(ComponentConfig::new));
-    if let Some(path) = &args.cassette {
-        config.model = ModelSpec::Cassette {
-            path: path.clone(),
-            lenient: false,
-        };
-    }
-    if let Some(provider) = &args.provider {
-        config.model = ModelSpec::Provider {
-            provider: provider.clone(),
-            model: args.model_name.clone().unwrap_or_default(),
-            api_key_secret: args.api_key_env.clone(),
-            base_url: args.model_url.clone(),
-            region: None,
-            timeout_ms: None,
-            foreign_reasoning: None,
-            http_record: None,
-            http_replay: None,
-        };
-    } else if let Some(url) = &args.model_url {
-        config.model = ModelSpec::OpenaiCompatible {
-            base_url: url.clone(),
-            model: args.model_name.clone().unwrap_or_default(),
-            api_key_secret: args.api_key_env.clone(),
-            timeout_ms: None,
-            provider: None,
-        };
+    if let Some(local) = &args.model {
+        config.model = local_model(local, &args.backend)?;
+    } else if let Some(spec) = model_from_flags(
+        args.cassette.as_deref(),
+        args.provider.as_deref(),
+        args.model_url.as_deref(),
+        args.model_name.as_deref(),
+        args.api_key_env.as_deref(),
+    ) {
+        config.model = spec;
     }
     if args.config.is_none()
+        && args.model.is_none()
         && args.cassette.is_none()
         && args.model_url.is_none()
         && args.provider.is_none()
     {
         bail!(
-            "choose a model: --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME"
+            "choose a model: --model local:NAME, --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME"
         );
     }
     if let Some(plugin) = &args.model_plugin {
@@ -335,6 +368,60 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
         config.apply_policy_file(&file, path)?;
     }
     Ok(config)
+}
+
+/// The model that `--cassette`, `--provider` or `--model-url` (with
+/// `--model-name` and `--api-key-env`) name, if any.
+fn model_from_flags(
+    cassette: Option<&Path>,
+    provider: Option<&str>,
+    model_url: Option<&str>,
+    model_name: Option<&str>,
+    api_key_env: Option<&str>,
+) -> Option<ModelSpec> {
+    let model = model_name.unwrap_or_default().to_owned();
+    let api_key_secret = api_key_env.map(str::to_owned);
+    if let Some(provider) = provider {
+        Some(ModelSpec::Provider {
+            provider: provider.to_owned(),
+            model,
+            api_key_secret,
+            base_url: model_url.map(str::to_owned),
+            region: None,
+            timeout_ms: None,
+            foreign_reasoning: None,
+            http_record: None,
+            http_replay: None,
+        })
+    } else if let Some(url) = model_url {
+        Some(ModelSpec::OpenaiCompatible {
+            base_url: url.to_owned(),
+            model,
+            api_key_secret,
+            timeout_ms: None,
+            provider: None,
+        })
+    } else {
+        cassette.map(|path| ModelSpec::Cassette {
+            path: path.to_path_buf(),
+            lenient: false,
+        })
+    }
+}
+
+/// The spec of `--model local:NAME_OR_PATH --backend cpu|wgpu`.
+fn local_model(flag: &str, backend: &str) -> Result<ModelSpec> {
+    let Some(model) = flag.strip_prefix("local:") else {
+        bail!("--model takes `local:NAME` (e.g. local:smollm2-135m) or `local:PATH`; got {flag:?}");
+    };
+    let backend = backend
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
+    Ok(ModelSpec::Local {
+        model: model.to_owned(),
+        backend,
+        context: None,
+    })
 }
 
 /// Records the innermost native model (model plugins stay outside the recorder).
@@ -404,6 +491,46 @@ fn print_event(event: &Event) {
         } => eprintln!("  [{component} {level:?}] {message}"),
         Event::TextDelta { .. } => {}
     }
+}
+
+async fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
+    let (configured, sources) = match &args.config {
+        Some(path) => {
+            let config = AppConfig::load(path)?;
+            (Some(config.model), config.secrets)
+        }
+        None => (None, Default::default()),
+    };
+    let spec = model_from_flags(
+        args.cassette.as_deref(),
+        args.provider.as_deref(),
+        args.model_url.as_deref(),
+        args.model_name.as_deref(),
+        args.api_key_env.as_deref(),
+    )
+    .or(configured)
+    .context(
+        "choose a model: a weft.toml with a [model], --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME",
+    )?;
+    let names = weft_host::model_secret_names(&spec);
+    let secrets =
+        weft_host::secrets::SecretStore::from_env(names.iter().map(String::as_str), &sources);
+    // Loading a model may read large files: off the async workers.
+    let model =
+        tokio::task::spawn_blocking(move || weft_host::build_model(&spec, &secrets)).await??;
+    let name = match args.name {
+        Some(name) => name,
+        None => Some(model.capabilities().model)
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "weft".into()),
+    };
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    eprintln!("weft: serving `{name}` at http://{addr}/v1 (ctrl-c to stop)");
+    weft_serve::serve(listener, std::collections::BTreeMap::from([(name, model)])).await?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<std::process::ExitCode> {

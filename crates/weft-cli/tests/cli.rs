@@ -191,3 +191,81 @@ fn check_lists_what_a_provider_would_drop_or_emulate() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/no/such/request.json"));
 }
+
+/// Kills the child process on drop, so a failing test leaves no server.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: the whole response.
+fn http_exchange(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to weft serve");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_offers_the_configured_model_over_the_openai_api_until_ctrl_c() {
+    use std::io::BufRead;
+    let config = repo().join("examples/triage/weft.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["serve", config.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .args(["--name", "triage"])
+        .env("WEFT_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start weft serve");
+    let mut child = KillOnDrop(child);
+    let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split("/v1").next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+
+    let models = http_exchange(
+        &addr,
+        "GET /v1/models HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n\r\n",
+    );
+    assert!(models.starts_with("HTTP/1.1 200"), "{models}");
+    assert!(models.contains(r#""id":"triage""#), "{models}");
+    let body = r#"{"model":"triage"}"#;
+    let invalid = http_exchange(
+        &addr,
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: weft\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(invalid.starts_with("HTTP/1.1 400"), "{invalid}");
+    assert!(invalid.contains("'messages'"), "{invalid}");
+
+    // ctrl-c: a graceful stop with a success status.
+    let pid = child.0.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "weft serve ignored ctrl-c"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -148,6 +148,21 @@ pub enum ModelSpec {
         #[serde(default)]
         key: Option<String>,
     },
+    /// A local open model run in-process on burn: a catalog name fetched
+    /// with `weft pull` (`smollm2-135m`), a `.gguf` file, or a Hugging Face
+    /// directory (`config.json`, `tokenizer.json`, `*.safetensors`).
+    #[serde(rename_all = "kebab-case")]
+    Local {
+        /// Catalog name or path (relative to the configuration file).
+        model: String,
+        /// `cpu` (burn's Flex backend, the default) or `wgpu`.
+        #[serde(default)]
+        backend: weft_local::Backend,
+        /// Context length in tokens, prompt and answer together (default
+        /// 4096, capped at the model's own limit).
+        #[serde(default)]
+        context: Option<usize>,
+    },
     /// Replays a recorded cassette.
     #[serde(rename_all = "kebab-case")]
     Cassette {
@@ -358,6 +373,12 @@ fn resolve_native_paths(spec: &mut ModelSpec, base: &Path) {
             *policy = join(base, policy);
             for inner in models.values_mut() {
                 resolve_native_paths(inner, base);
+            }
+        }
+        ModelSpec::Local { model, .. } => {
+            // A catalog name stays a name; anything path-like is resolved.
+            if model.contains('/') || model.ends_with(".gguf") || base.join(&*model).exists() {
+                *model = join(base, Path::new(model)).display().to_string();
             }
         }
         ModelSpec::Plugin { .. } | ModelSpec::OpenaiCompatible { .. } => {}

@@ -55,6 +55,7 @@ pub use config::{AppConfig, ComponentConfig, ModelSpec, PolicyFile};
 pub use engine::EngineOptions;
 pub use error::{Abort, HostError};
 pub use model_binding::SyncModel;
+pub use models::{build_model, model_secret_names};
 pub use observe::{
     Approver, Clock, Event, FixedApprover, FixedClock, Observer, RecordingObserver, SystemClock,
 };

@@ -59,6 +59,11 @@ impl SyncModel for NativeModel {
         self.model.capabilities()
     }
 
+    /// A local model costs nothing per call, so it is not billed.
+    fn bills(&self) -> bool {
+        self.model.capabilities().provider != "local"
+    }
+
     fn traces_itself(&self) -> bool {
         self.traces_itself
     }

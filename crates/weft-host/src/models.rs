@@ -145,6 +145,24 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
             }
             Ok(Arc::new(config.build().map_err(|e| config_error(e.to_string()))?))
         }
+        ModelSpec::Local {
+            model,
+            backend,
+            context,
+        } => {
+            let path = weft_local::pull::resolve_local(model).ok_or_else(|| {
+                config_error(format!(
+                    "the local model `{model}` is neither a file nor a directory nor in the model cache: run `weft pull {model}`"
+                ))
+            })?;
+            let options = weft_local::LoadOptions {
+                device: backend.device(),
+                context: context.unwrap_or(4096),
+            };
+            let loaded = weft_local::LocalModel::load(&path, &options)
+                .map_err(|e| HostError::config(path.clone(), e.to_string()))?;
+            Ok(Arc::new(loaded))
+        }
         ModelSpec::Cassette { path, lenient } => {
             let replay = m::cassette::ReplayModel::open(path).map_err(|e| cassette_error(path, e))?;
             let replay = if *lenient { replay.lenient() } else { replay };
@@ -168,4 +186,36 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
 
 fn cassette_error(path: &Path, e: impl std::fmt::Display) -> HostError {
     HostError::config(path.to_path_buf(), e.to_string())
+}
+
+/// The named secrets (API keys) the native model `spec` reads.
+pub fn model_secret_names(spec: &ModelSpec) -> Vec<String> {
+    match spec {
+        ModelSpec::OpenaiCompatible { api_key_secret, .. }
+        | ModelSpec::Provider { api_key_secret, .. } => api_key_secret.iter().cloned().collect(),
+        ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => {
+            model_secret_names(inner)
+        }
+        ModelSpec::Router { models, .. } => models.values().flat_map(model_secret_names).collect(),
+        ModelSpec::Cassette { .. } | ModelSpec::Local { .. } => Vec::new(),
+    }
+}
+
+/// Builds the native model `spec` describes outside any agent run, e.g. to
+/// serve it over HTTP. API keys come from `secrets` (see
+/// [`model_secret_names`] and [`SecretStore::from_env`]).
+///
+/// A router becomes a single long-lived run: its per-run budget then covers
+/// every call made through the returned model. A model plugin is a
+/// component and needs a host around it, so it is refused here.
+pub fn build_model(
+    spec: &ModelSpec,
+    secrets: &SecretStore,
+) -> Result<Arc<dyn m::Model>, HostError> {
+    match spec {
+        ModelSpec::Plugin { .. } => Err(config_error(
+            "a model plugin runs inside a host; build the model it wraps instead".into(),
+        )),
+        other => Ok(native_model(other, secrets)?.for_run("weft-serve")),
+    }
 }

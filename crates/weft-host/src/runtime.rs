@@ -309,7 +309,7 @@ impl HostBuilder {
             .components()
             .iter()
             .flat_map(|c| c.policy.secrets.iter().map(|s| s.name.clone()))
-            .chain(native_secret_names(&config.model))
+            .chain(crate::models::model_secret_names(&config.model))
             .collect();
         let secrets = Arc::new(SecretStore::from_env(
             secret_names.iter().map(String::as_str),
@@ -366,18 +366,6 @@ impl HostBuilder {
             runs: std::sync::atomic::AtomicU64::new(0),
             _owned_rt: owned_rt,
         })
-    }
-}
-
-fn native_secret_names(spec: &ModelSpec) -> Vec<String> {
-    match spec {
-        ModelSpec::OpenaiCompatible { api_key_secret, .. }
-        | ModelSpec::Provider { api_key_secret, .. } => api_key_secret.iter().cloned().collect(),
-        ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => {
-            native_secret_names(inner)
-        }
-        ModelSpec::Router { models, .. } => models.values().flat_map(native_secret_names).collect(),
-        ModelSpec::Cassette { .. } => Vec::new(),
     }
 }
 

@@ -1,0 +1,563 @@
+//! The decoder-only transformer, written as its equations.
+//!
+//! For each block `l` and hidden states `x` (one row per token):
+//!
+//! ```text
+//! h = x + Wo · attention(rope(q(norm₁(x))), rope(k(norm₁(x))), v(norm₁(x)))
+//! y = h + W_down · (silu(W_gate · norm₂(h)) ⊙ W_up · norm₂(h))
+//! ```
+//!
+//! with `norm(x) = x / sqrt(mean(x²) + ε) ⊙ w` (RMSNorm), grouped-query
+//! attention over a key/value cache allocated once per [`KvCache`], and RoPE in
+//! the half-split layout (see [`crate::RopeLayout`]). Qwen2 adds biases to q,
+//! k and v; Qwen3 applies an RMSNorm to every head of q and k before RoPE.
+//!
+//! Projections are stored as `[in, out]` so a row of activations multiplies
+//! them directly; q, k and v share one matrix, as do gate and up.
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::weights::{F32Tensor, WeightSource};
+use crate::{LoadError, ModelConfig};
+
+/// A dense projection `y = x · W (+ b)` with `W` stored `[in, out]`.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+}
+
+impl Linear {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = x.matmul(self.weight.clone());
+        match &self.bias {
+            Some(b) => y + b.clone().unsqueeze::<2>(),
+            None => y,
+        }
+    }
+}
+
+/// RMSNorm over the last dimension: `x / sqrt(mean(x²) + ε) ⊙ w`.
+fn rms_norm<const D: usize>(x: Tensor<D>, weight: &Tensor<1>, eps: f32) -> Tensor<D> {
+    let inverse_rms = x
+        .clone()
+        .square()
+        .mean_dim(D - 1)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
+    x * inverse_rms * weight.clone().unsqueeze::<D>()
+}
+
+/// Rotary position embedding tables for the half-split layout.
+///
+/// `rope(x) = x ⊙ cos + rotate_half(x) ⊙ sin`, where
+/// `rotate_half([a, b]) = [-b, a]` for the two halves of each head. The
+/// rotation is one small matrix product (`x · R`), so it costs one op.
+#[derive(Debug, Clone)]
+struct Rope {
+    /// `[positions, head_dim]`: `cos(p · θ_i)`, each frequency twice.
+    cos: Tensor<2>,
+    /// `[positions, head_dim]`: `sin(p · θ_i)`, each frequency twice.
+    sin: Tensor<2>,
+    /// `[1, head_dim, head_dim]`: the rotate-half permutation with signs.
+    rotate_half: Tensor<3>,
+}
+
+impl Rope {
+    fn new(head_dim: usize, positions: usize, theta: f32, device: &Device) -> Self {
+        let half = head_dim / 2;
+        let mut cos = Vec::with_capacity(positions * head_dim);
+        let mut sin = Vec::with_capacity(positions * head_dim);
+        for p in 0..positions {
+            for i in 0..head_dim {
+                let frequency =
+                    1.0 / (theta as f64).powf((2 * (i % half)) as f64 / head_dim as f64);
+                let angle = p as f64 * frequency;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        let mut rotation = vec![0f32; head_dim * head_dim];
+        for j in 0..half {
+            // Output column j takes -x[j + half]; column j + half takes x[j].
+            rotation[(j + half) * head_dim + j] = -1.0;
+            rotation[j * head_dim + j + half] = 1.0;
+        }
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, [positions, head_dim]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [positions, head_dim]), device),
+            rotate_half: Tensor::from_data(
+                TensorData::new(rotation, [1, head_dim, head_dim]),
+                device,
+            ),
+        }
+    }
+
+    /// Rotates `x: [tokens, heads, head_dim]` for positions `start..start + tokens`.
+    fn apply(&self, x: Tensor<3>, start: usize) -> Tensor<3> {
+        let [tokens, _, head_dim] = x.dims();
+        let rows = start..start + tokens;
+        let cos = self
+            .cos
+            .clone()
+            .slice([rows.clone(), 0..head_dim])
+            .unsqueeze_dim::<3>(1);
+        let sin = self
+            .sin
+            .clone()
+            .slice([rows, 0..head_dim])
+            .unsqueeze_dim::<3>(1);
+        let rotated = x.clone().matmul(self.rotate_half.clone());
+        x * cos + rotated * sin
+    }
+}
+
+/// Keys and values of every block for the positions seen so far, allocated
+/// once at the context length and written in place.
+#[derive(Debug)]
+pub struct KvCache {
+    keys: Vec<Tensor<3>>,
+    values: Vec<Tensor<3>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// The number of positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most positions this cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets every position; the memory stays allocated.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Keeps the first `len` positions (a shared prompt prefix) and forgets
+    /// the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+/// One transformer block.
+#[derive(Debug, Clone)]
+struct Block {
+    attention_norm: Tensor<1>,
+    qkv: Linear,
+    q_norm: Option<Tensor<1>>,
+    k_norm: Option<Tensor<1>>,
+    output: Linear,
+    mlp_norm: Tensor<1>,
+    gate_up: Linear,
+    down: Linear,
+}
+
+/// A loaded decoder-only transformer on one burn device.
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    config: ModelConfig,
+    device: Device,
+    embedding: Tensor<2>,
+    blocks: Vec<Block>,
+    final_norm: Tensor<1>,
+    /// `[hidden, vocab]`; a transposed view of the embedding when tied.
+    lm_head: Tensor<2>,
+    rope: Rope,
+    /// The longest sequence a cache made by [`Transformer::new_cache`] holds.
+    context: usize,
+}
+
+fn upload_1d(t: F32Tensor, device: &Device) -> Tensor<1> {
+    let len = t.data.len();
+    Tensor::from_data(TensorData::new(t.data, [len]), device)
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Loads one or more `[out, in]` projections and stores them side by side as
+/// one `[in, Σout]` matrix.
+fn load_projection(
+    source: &dyn WeightSource,
+    names: &[String],
+    input: usize,
+    outputs: &[usize],
+    device: &Device,
+) -> Result<Tensor<2>, LoadError> {
+    let total: usize = outputs.iter().sum();
+    let mut stacked = Vec::with_capacity(input * total);
+    for (name, &out) in names.iter().zip(outputs) {
+        let t = source.load_f32(name)?;
+        expect_shape(name, &t, &[out, input])?;
+        stacked.extend_from_slice(&t.data);
+    }
+    let weight = transpose(&stacked, total, input);
+    Ok(Tensor::from_data(
+        TensorData::new(weight, [input, total]),
+        device,
+    ))
+}
+
+fn expect_shape(name: &str, t: &F32Tensor, expected: &[usize]) -> Result<(), LoadError> {
+    if t.shape != expected {
+        return Err(LoadError::ShapeMismatch {
+            tensor: name.to_string(),
+            found: t.shape.clone(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+fn load_vector(
+    source: &dyn WeightSource,
+    name: &str,
+    len: usize,
+    device: &Device,
+) -> Result<Tensor<1>, LoadError> {
+    let t = source.load_f32(name)?;
+    expect_shape(name, &t, &[len])?;
+    Ok(upload_1d(t, device))
+}
+
+impl Transformer {
+    /// Loads every weight from `source` onto `device`, tensor by tensor, with
+    /// caches sized for `context` positions (capped at the model's own
+    /// limit).
+    pub fn load(
+        source: &dyn WeightSource,
+        device: &Device,
+        context: usize,
+    ) -> Result<Self, LoadError> {
+        let c = source.config().clone();
+        c.validate()?;
+        let hidden = c.hidden_size;
+        let q_width = c.num_heads * c.head_dim;
+        let kv_width = c.num_kv_heads * c.head_dim;
+        let embedding = {
+            let t = source.load_f32("model.embed_tokens.weight")?;
+            expect_shape("model.embed_tokens.weight", &t, &[c.vocab_size, hidden])?;
+            Tensor::<2>::from_data(TensorData::new(t.data, [c.vocab_size, hidden]), device)
+        };
+        let mut blocks = Vec::with_capacity(c.num_layers);
+        for l in 0..c.num_layers {
+            let p = |s: &str| format!("model.layers.{l}.{s}");
+            let qkv_names = [
+                p("self_attn.q_proj.weight"),
+                p("self_attn.k_proj.weight"),
+                p("self_attn.v_proj.weight"),
+            ];
+            let qkv_bias = if c.qkv_bias {
+                let mut bias = Vec::with_capacity(q_width + 2 * kv_width);
+                for (name, width) in [
+                    (p("self_attn.q_proj.bias"), q_width),
+                    (p("self_attn.k_proj.bias"), kv_width),
+                    (p("self_attn.v_proj.bias"), kv_width),
+                ] {
+                    let t = source.load_f32(&name)?;
+                    expect_shape(&name, &t, &[width])?;
+                    bias.extend_from_slice(&t.data);
+                }
+                let len = bias.len();
+                Some(Tensor::from_data(TensorData::new(bias, [len]), device))
+            } else {
+                None
+            };
+            let (q_norm, k_norm) = if c.qk_norm {
+                (
+                    Some(load_vector(
+                        source,
+                        &p("self_attn.q_norm.weight"),
+                        c.head_dim,
+                        device,
+                    )?),
+                    Some(load_vector(
+                        source,
+                        &p("self_attn.k_norm.weight"),
+                        c.head_dim,
+                        device,
+                    )?),
+                )
+            } else {
+                (None, None)
+            };
+            blocks.push(Block {
+                attention_norm: load_vector(source, &p("input_layernorm.weight"), hidden, device)?,
+                qkv: Linear {
+                    weight: load_projection(
+                        source,
+                        &qkv_names,
+                        hidden,
+                        &[q_width, kv_width, kv_width],
+                        device,
+                    )?,
+                    bias: qkv_bias,
+                },
+                q_norm,
+                k_norm,
+                output: Linear {
+                    weight: load_projection(
+                        source,
+                        &[p("self_attn.o_proj.weight")],
+                        q_width,
+                        &[hidden],
+                        device,
+                    )?,
+                    bias: None,
+                },
+                mlp_norm: load_vector(
+                    source,
+                    &p("post_attention_layernorm.weight"),
+                    hidden,
+                    device,
+                )?,
+                gate_up: Linear {
+                    weight: load_projection(
+                        source,
+                        &[p("mlp.gate_proj.weight"), p("mlp.up_proj.weight")],
+                        hidden,
+                        &[c.intermediate_size, c.intermediate_size],
+                        device,
+                    )?,
+                    bias: None,
+                },
+                down: Linear {
+                    weight: load_projection(
+                        source,
+                        &[p("mlp.down_proj.weight")],
+                        c.intermediate_size,
+                        &[hidden],
+                        device,
+                    )?,
+                    bias: None,
+                },
+            });
+        }
+        let final_norm = load_vector(source, "model.norm.weight", hidden, device)?;
+        let lm_head = if c.tied_embeddings || !source.contains("lm_head.weight") {
+            embedding.clone().transpose()
+        } else {
+            load_projection(
+                source,
+                &["lm_head.weight".to_string()],
+                hidden,
+                &[c.vocab_size],
+                device,
+            )?
+        };
+        let context = context.clamp(1, c.max_context);
+        let rope = Rope::new(c.head_dim, context, c.rope_theta, device);
+        Ok(Self {
+            config: c,
+            device: device.clone(),
+            embedding,
+            blocks,
+            final_norm,
+            lm_head,
+            rope,
+            context,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The longest sequence a cache holds.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// A key/value cache for one sequence, allocated once at full context.
+    pub fn new_cache(&self) -> KvCache {
+        let c = &self.config;
+        let zeros = || Tensor::<3>::zeros([c.num_kv_heads, self.context, c.head_dim], &self.device);
+        KvCache {
+            keys: (0..c.num_layers).map(|_| zeros()).collect(),
+            values: (0..c.num_layers).map(|_| zeros()).collect(),
+            len: 0,
+            capacity: self.context,
+        }
+    }
+
+    /// Runs `tokens` at the cache's next positions and returns the logits of
+    /// the last one, `[vocab]`. The caller checks that the tokens fit
+    /// ([`KvCache::capacity`]); this panics otherwise.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<1> {
+        let hidden = self.forward_hidden(tokens, cache);
+        let n = tokens.len();
+        let last = hidden.slice([n - 1..n, 0..self.config.hidden_size]);
+        self.logits(last).reshape([self.config.vocab_size])
+    }
+
+    /// Runs `tokens` and returns the logits of every position, `[tokens, vocab]`.
+    pub fn forward_all(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<2> {
+        let hidden = self.forward_hidden(tokens, cache);
+        self.logits(hidden)
+    }
+
+    fn logits(&self, hidden: Tensor<2>) -> Tensor<2> {
+        rms_norm(hidden, &self.final_norm, self.config.rms_norm_eps).matmul(self.lm_head.clone())
+    }
+
+    fn forward_hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<2> {
+        assert!(
+            !tokens.is_empty() && cache.len + tokens.len() <= cache.capacity,
+            "{} tokens do not fit the cache ({} of {} used)",
+            tokens.len(),
+            cache.len,
+            cache.capacity
+        );
+        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [tokens.len()]), &self.device);
+        let mut x = self.embedding.clone().select(0, ids);
+        let start = cache.len;
+        let mask = causal_mask(
+            tokens.len(),
+            start,
+            self.config.num_kv_heads,
+            self.group_size(),
+            &self.device,
+        );
+        // Take the caches out so each is uniquely owned while it is written:
+        // backends then update it in place instead of copying it.
+        let keys = std::mem::take(&mut cache.keys);
+        let values = std::mem::take(&mut cache.values);
+        for ((block, k), v) in self.blocks.iter().zip(keys).zip(values) {
+            let (y, k, v) = self.block(block, x, start, k, v, mask.clone());
+            x = y;
+            cache.keys.push(k);
+            cache.values.push(v);
+        }
+        cache.len += tokens.len();
+        x
+    }
+
+    fn group_size(&self) -> usize {
+        self.config.num_heads / self.config.num_kv_heads
+    }
+
+    fn block(
+        &self,
+        block: &Block,
+        x: Tensor<2>,
+        start: usize,
+        keys: Tensor<3>,
+        values: Tensor<3>,
+        mask: Option<Tensor<3, Bool>>,
+    ) -> (Tensor<2>, Tensor<3>, Tensor<3>) {
+        let c = &self.config;
+        let eps = c.rms_norm_eps;
+        let [n, _] = x.dims();
+        let (heads, kv_heads, head_dim) = (c.num_heads, c.num_kv_heads, c.head_dim);
+
+        let qkv = block
+            .qkv
+            .forward(rms_norm(x.clone(), &block.attention_norm, eps));
+        let q_width = heads * head_dim;
+        let kv_width = kv_heads * head_dim;
+        let mut q = qkv
+            .clone()
+            .slice([0..n, 0..q_width])
+            .reshape([n, heads, head_dim]);
+        let mut k = qkv
+            .clone()
+            .slice([0..n, q_width..q_width + kv_width])
+            .reshape([n, kv_heads, head_dim]);
+        let v = qkv
+            .slice([0..n, q_width + kv_width..q_width + 2 * kv_width])
+            .reshape([n, kv_heads, head_dim]);
+        if let (Some(qn), Some(kn)) = (&block.q_norm, &block.k_norm) {
+            q = rms_norm(q, qn, eps);
+            k = rms_norm(k, kn, eps);
+        }
+        let q = self.rope.apply(q, start);
+        let k = self.rope.apply(k, start);
+
+        // Write this step's keys and values into the cache: [kv_heads, pos, head_dim].
+        let end = start + n;
+        let keys = keys.slice_assign([0..kv_heads, start..end, 0..head_dim], k.swap_dims(0, 1));
+        let values = values.slice_assign([0..kv_heads, start..end, 0..head_dim], v.swap_dims(0, 1));
+        let k_all = keys.clone().slice([0..kv_heads, 0..end, 0..head_dim]);
+        let v_all = values.clone().slice([0..kv_heads, 0..end, 0..head_dim]);
+
+        // Group query heads by the key/value head they share:
+        // [n, heads, d] → [heads, n, d] → [kv_heads, group · n, d].
+        let group = heads / kv_heads;
+        let q = q.swap_dims(0, 1).reshape([kv_heads, group * n, head_dim]);
+        let scores = q
+            .matmul(k_all.swap_dims(1, 2))
+            .mul_scalar(1.0 / (head_dim as f32).sqrt());
+        let scores = match mask {
+            Some(m) => scores.mask_fill(m, f32::NEG_INFINITY),
+            None => scores,
+        };
+        let attended = softmax(scores, 2).matmul(v_all);
+        let attended = attended
+            .reshape([heads, n, head_dim])
+            .swap_dims(0, 1)
+            .reshape([n, heads * head_dim]);
+        let h = x + block.output.forward(attended);
+
+        let gate_up = block
+            .gate_up
+            .forward(rms_norm(h.clone(), &block.mlp_norm, eps));
+        let ffn = c.intermediate_size;
+        let gate = gate_up.clone().slice([0..n, 0..ffn]);
+        let up = gate_up.slice([0..n, ffn..2 * ffn]);
+        (h + block.down.forward(silu(gate) * up), keys, values)
+    }
+}
+
+/// The causal mask for `n` new tokens at positions `start..start + n`, laid
+/// out like the grouped scores `[kv_heads, group · n, start + n]` (`true` =
+/// hidden). A single new token sees everything before it, so it needs no mask.
+fn causal_mask(
+    n: usize,
+    start: usize,
+    kv_heads: usize,
+    group: usize,
+    device: &Device,
+) -> Option<Tensor<3, Bool>> {
+    if n == 1 {
+        return None;
+    }
+    let total = start + n;
+    let mut hidden = Vec::with_capacity(kv_heads * group * n * total);
+    for _ in 0..kv_heads * group {
+        for i in 0..n {
+            hidden.extend((0..total).map(|j| j > start + i));
+        }
+    }
+    Some(Tensor::from_data(
+        TensorData::new(hidden, [kv_heads, group * n, total]),
+        device,
+    ))
+}

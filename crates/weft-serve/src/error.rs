@@ -1,0 +1,305 @@
+//! Errors in the OpenAI shape: `{"error": {"message", "type", "param",
+//! "code"}}` with the matching HTTP status.
+//!
+//! [`ModelError`]s map onto the statuses and codes OpenAI-compatible
+//! providers use, so a client (Weft's own included) reads the same kind of
+//! error back:
+//!
+//! | model error | status | `type` / `code` |
+//! | --- | --- | --- |
+//! | `ContextTooLong` | 400 | `invalid_request_error` / `context_length_exceeded` |
+//! | `Unsupported` | 400 | `invalid_request_error` / `unsupported` |
+//! | `ContentFiltered` | 400 | `invalid_request_error` / `content_filter` |
+//! | `Provider` with a 4xx status | 400 | `invalid_request_error` / `backend_rejected` |
+//! | `Denied` | 403 | `permission_error` / `denied` |
+//! | `RateLimited` | 429 + `Retry-After` | `rate_limit_error` / `rate_limit_exceeded` |
+//! | `InsufficientBalance` | 429 | `insufficient_quota` / `insufficient_quota` |
+//! | `Overloaded` | 503 | `server_error` / `overloaded` |
+//! | `Timeout` | 504 | `server_error` / `timeout` |
+//! | `Auth`, `Transport`, other `Provider` | 500 | `server_error` / `backend_error` |
+//!
+//! A backend's authentication failure is the server's problem, not the
+//! client's, so it is a 500 rather than a 401.
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use weft_model::ModelError;
+
+use crate::wire::InvalidRequest;
+
+/// An error answer: HTTP status, OpenAI error `type`, `code`, `param` and
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The OpenAI error `type` (`invalid_request_error`, `server_error`, ...).
+    pub kind: &'static str,
+    /// The error `code` (`model_not_found`, `context_length_exceeded`, ...).
+    pub code: Option<&'static str>,
+    /// The request field at fault, if one is.
+    pub param: Option<String>,
+    /// A readable message.
+    pub message: String,
+    /// For a rate limit: how long the client should wait.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: String,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code,
+            param: None,
+            message,
+            retry_after_ms: None,
+        }
+    }
+
+    /// 400 for a body that is not JSON.
+    pub fn invalid_json(e: &serde_json::Error) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_json"),
+            format!("The request body is not valid JSON: {e}."),
+        )
+    }
+
+    /// 404 for a model this server does not serve; lists those it does.
+    pub fn model_not_found<'a>(name: &str, served: impl IntoIterator<Item = &'a String>) -> Self {
+        let served: Vec<&str> = served.into_iter().map(String::as_str).collect();
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!(
+                "The model `{name}` does not exist on this server; it serves: {}.",
+                if served.is_empty() {
+                    "no models".to_owned()
+                } else {
+                    served.join(", ")
+                }
+            ),
+        );
+        e.param = Some("model".into());
+        e
+    }
+
+    /// 404 for an unknown URL.
+    pub fn unknown_url(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("unknown_url"),
+            format!(
+                "Unknown request URL: {method} {path}. This server serves GET /v1/models and POST /v1/chat/completions."
+            ),
+        )
+    }
+
+    /// 405 for a known URL with the wrong method.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            format!("{method} is not allowed on {path}."),
+        )
+    }
+
+    /// 413 or 400 for a body that could not be read.
+    pub fn from_rejection(rejection: &BytesRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                status,
+                "invalid_request_error",
+                Some("request_too_large"),
+                format!("The request body is too large: {}.", rejection.body_text()),
+            )
+        } else {
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                None,
+                format!(
+                    "The request body could not be read: {}.",
+                    rejection.body_text()
+                ),
+            )
+        }
+    }
+
+    /// The answer for a model failure (see the [module docs](self)).
+    pub fn from_model(e: &ModelError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        let (status, kind, code, message) = match e {
+            ModelError::ContextTooLong(m) => (
+                S::BAD_REQUEST,
+                "invalid_request_error",
+                "context_length_exceeded",
+                format!("This model's maximum context length was exceeded: {m}"),
+            ),
+            ModelError::Unsupported(_) => {
+                (S::BAD_REQUEST, "invalid_request_error", "unsupported", msg)
+            }
+            ModelError::ContentFiltered(_) => (
+                S::BAD_REQUEST,
+                "invalid_request_error",
+                "content_filter",
+                msg,
+            ),
+            ModelError::Provider { status, .. } if (400..500).contains(status) => (
+                S::BAD_REQUEST,
+                "invalid_request_error",
+                "backend_rejected",
+                msg,
+            ),
+            ModelError::Denied(_) => (S::FORBIDDEN, "permission_error", "denied", msg),
+            ModelError::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                msg,
+            ),
+            ModelError::InsufficientBalance(_) => (
+                S::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "insufficient_quota",
+                msg,
+            ),
+            ModelError::Overloaded(_) => {
+                (S::SERVICE_UNAVAILABLE, "server_error", "overloaded", msg)
+            }
+            ModelError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "timeout", msg),
+            ModelError::Auth(_) | ModelError::Transport(_) | ModelError::Provider { .. } => (
+                S::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "backend_error",
+                msg,
+            ),
+        };
+        let mut out = Self::new(status, kind, Some(code), message);
+        if let ModelError::RateLimited { retry_after_ms, .. } = e {
+            out.retry_after_ms = *retry_after_ms;
+        }
+        out
+    }
+
+    /// The `{"error": {...}}` body.
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code: Some(e.code),
+            param: (!e.param.is_empty()).then_some(e.param),
+            message: e.message,
+            retry_after_ms: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(ms) = self.retry_after_ms {
+            let headers = response.headers_mut();
+            // `Retry-After` in whole seconds (rounded up), and the exact
+            // delay in `retry-after-ms` as OpenAI sends it.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+            headers.insert("retry-after-ms", HeaderValue::from(ms));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_errors_map_to_statuses() {
+        let cases = [
+            (
+                ModelError::ContextTooLong("x".into()),
+                400,
+                "context_length_exceeded",
+            ),
+            (ModelError::Unsupported("x".into()), 400, "unsupported"),
+            (
+                ModelError::ContentFiltered("x".into()),
+                400,
+                "content_filter",
+            ),
+            (ModelError::Denied("x".into()), 403, "denied"),
+            (
+                ModelError::RateLimited {
+                    retry_after_ms: Some(1500),
+                    message: "x".into(),
+                },
+                429,
+                "rate_limit_exceeded",
+            ),
+            (
+                ModelError::InsufficientBalance("x".into()),
+                429,
+                "insufficient_quota",
+            ),
+            (ModelError::Overloaded("x".into()), 503, "overloaded"),
+            (ModelError::Timeout("x".into()), 504, "timeout"),
+            (ModelError::Auth("x".into()), 500, "backend_error"),
+            (ModelError::Transport("x".into()), 500, "backend_error"),
+            (
+                ModelError::Provider {
+                    status: 500,
+                    body: "x".into(),
+                },
+                500,
+                "backend_error",
+            ),
+            (
+                ModelError::Provider {
+                    status: 422,
+                    body: "x".into(),
+                },
+                400,
+                "backend_rejected",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from_model(&e);
+            assert_eq!(api.status.as_u16(), status, "{e:?}");
+            assert_eq!(api.code, Some(code), "{e:?}");
+            assert_eq!(api.body()["error"]["code"], code);
+        }
+        let response = ApiError::from_model(&ModelError::RateLimited {
+            retry_after_ms: Some(1500),
+            message: "slow".into(),
+        })
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(response.headers()["retry-after-ms"], "1500");
+    }
+}

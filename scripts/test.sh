@@ -24,6 +24,11 @@ scripts/build-plugins.sh
 echo "== tests (guest logic, natively)"
 (cd plugins && cargo test --locked -p text-scan --target "$(rustc -vV | sed -n 's/^host: //p')")
 
+echo "== build tests"
+# One build with the workspace's feature set; `weft pull` below reuses its
+# binary instead of building burn a second time under other features.
+cargo test --workspace --locked --no-run
+
 echo "== local-model fixtures and reference"
 # The independent numpy reference the local-model tests compare against.
 venv="${CARGO_TARGET_DIR:-target}/ref-venv"

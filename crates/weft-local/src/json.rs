@@ -359,10 +359,6 @@ mod tests {
         p.feed(text.as_bytes()) && p.is_complete()
     }
 
-    fn prefix_ok(text: &str) -> bool {
-        JsonPrefix::new(false).feed(text.as_bytes())
-    }
-
     #[test]
     fn accepts_valid_json_and_every_prefix_of_it() {
         let texts = [
@@ -375,11 +371,8 @@ mod tests {
         for text in texts {
             assert!(valid(text, false), "{text}");
             for cut in 0..text.len() {
-                assert!(
-                    prefix_ok(&text[..cut]) || !text.is_char_boundary(cut),
-                    "{}",
-                    &text[..cut]
-                );
+                let prefix = &text.as_bytes()[..cut];
+                assert!(JsonPrefix::new(false).feed(prefix), "{prefix:?}");
             }
         }
         // serde_json agrees these are valid.

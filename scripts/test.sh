@@ -33,9 +33,9 @@ echo "== local-model fixtures and reference"
 # The independent numpy reference the local-model tests compare against.
 venv="${CARGO_TARGET_DIR:-target}/ref-venv"
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
-if ! "$venv/bin/python" -c "import numpy, gguf" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, gguf, jinja2" 2>/dev/null; then
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install --quiet --disable-pip-version-check numpy gguf
+	"$venv/bin/pip" install --quiet --disable-pip-version-check numpy gguf jinja2
 fi
 export WEFT_REF_PYTHON="$venv/bin/python"
 # SmolLM2-135M-Instruct Q4_1, fetched once with `weft pull` and verified.

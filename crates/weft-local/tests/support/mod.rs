@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// The SmolLM2-135M-Instruct Q4_1 fixture: `WEFT_SMOLLM2_GGUF`, else where
-/// `weft pull smollm2-135m` caches it. Fails with what to run when absent.
-pub fn smollm2_path() -> PathBuf {
-    let path = match std::env::var_os("WEFT_SMOLLM2_GGUF") {
+/// Where the SmolLM2-135M-Instruct Q4_1 fixture should be:
+/// `WEFT_SMOLLM2_GGUF`, else where `weft pull smollm2-135m` caches it.
+pub fn smollm2_location() -> PathBuf {
+    match std::env::var_os("WEFT_SMOLLM2_GGUF") {
         Some(p) => PathBuf::from(p),
         None => std::env::var_os("WEFT_CACHE_DIR")
             .map(PathBuf::from)
@@ -15,7 +15,12 @@ pub fn smollm2_path() -> PathBuf {
             .unwrap_or_default()
             .join("smollm2-135m")
             .join("SmolLM2-135M-Instruct.Q4_1.gguf"),
-    };
+    }
+}
+
+/// The SmolLM2 fixture; fails with what to run when it is absent.
+pub fn smollm2_path() -> PathBuf {
+    let path = smollm2_location();
     assert!(
         path.is_file(),
         "the SmolLM2 fixture is not at {}: run scripts/fetch-fixtures.sh \

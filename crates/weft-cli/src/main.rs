@@ -55,6 +55,30 @@ enum Command {
     Serve(Box<ServeArgs>),
 }
 
+/// The model flags `weft run` and `weft serve` share; each replaces the
+/// configuration's `[model]`.
+#[derive(Args)]
+struct ModelFlags {
+    /// Replay model exchanges from this cassette.
+    #[arg(long, conflicts_with = "model_url")]
+    cassette: Option<PathBuf>,
+    /// Use a provider by name (deepseek, qwen, kimi, glm, minimax, doubao,
+    /// openai, anthropic, gemini, ollama, vllm, llamacpp, generic).
+    #[arg(long, requires = "model_name", conflicts_with = "cassette")]
+    provider: Option<String>,
+    /// An OpenAI-compatible endpoint's base URL (e.g. https://api.deepseek.com),
+    /// or the base URL for `--provider`.
+    #[arg(long, requires = "model_name")]
+    model_url: Option<String>,
+    /// The model name for `--provider` or `--model-url`.
+    #[arg(long)]
+    model_name: Option<String>,
+    /// Environment variable holding the API key for `--provider` or
+    /// `--model-url`.
+    #[arg(long)]
+    api_key_env: Option<String>,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// A run configuration (`weft.toml`); flags below override it.
@@ -75,23 +99,8 @@ struct RunArgs {
     /// Where a local model runs: `cpu` (default) or `wgpu`.
     #[arg(long, default_value = "cpu")]
     backend: String,
-    /// Replay model exchanges from this cassette.
-    #[arg(long, conflicts_with = "model_url")]
-    cassette: Option<PathBuf>,
-    /// Use a provider by name (deepseek, qwen, kimi, glm, minimax, doubao,
-    /// openai, anthropic, gemini, ollama, vllm, llamacpp, generic).
-    #[arg(long, requires = "model_name", conflicts_with = "cassette")]
-    provider: Option<String>,
-    /// An OpenAI-compatible endpoint's base URL (e.g. https://api.deepseek.com),
-    /// or the base URL for `--provider`.
-    #[arg(long, requires = "model_name")]
-    model_url: Option<String>,
-    /// The model name for `--model-url`.
-    #[arg(long)]
-    model_name: Option<String>,
-    /// Environment variable holding the API key for `--model-url`.
-    #[arg(long)]
-    api_key_env: Option<String>,
+    #[command(flatten)]
+    model_flags: ModelFlags,
     /// Wrap the model with this model plugin component.
     #[arg(long)]
     model_plugin: Option<PathBuf>,
@@ -126,24 +135,8 @@ struct ServeArgs {
     /// The name clients ask for (default: the model's own name).
     #[arg(long)]
     name: Option<String>,
-    /// Serve the model exchanges recorded in this cassette.
-    #[arg(long, conflicts_with = "model_url")]
-    cassette: Option<PathBuf>,
-    /// Serve a provider's model by name (deepseek, qwen, kimi, glm, minimax,
-    /// doubao, openai, anthropic, gemini, ollama, vllm, llamacpp, generic).
-    #[arg(long, requires = "model_name", conflicts_with = "cassette")]
-    provider: Option<String>,
-    /// An OpenAI-compatible endpoint's base URL, or the base URL for
-    /// `--provider`.
-    #[arg(long, requires = "model_name")]
-    model_url: Option<String>,
-    /// The model name for `--provider` or `--model-url`.
-    #[arg(long)]
-    model_name: Option<String>,
-    /// Environment variable holding the API key for `--provider` or
-    /// `--model-url`.
-    #[arg(long)]
-    api_key_env: Option<String>,
+    #[command(flatten)]
+    model_flags: ModelFlags,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -335,20 +328,14 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
         .extend(args.tools.iter().map(ComponentConfig::new));
     if let Some(local) = &args.model {
         config.model = local_model(local, &args.backend)?;
-    } else if let Some(spec) = model_from_flags(
-        args.cassette.as_deref(),
-        args.provider.as_deref(),
-        args.model_url.as_deref(),
-        args.model_name.as_deref(),
-        args.api_key_env.as_deref(),
-    ) {
+    } else if let Some(spec) = args.model_flags.spec() {
         config.model = spec;
     }
     if args.config.is_none()
         && args.model.is_none()
-        && args.cassette.is_none()
-        && args.model_url.is_none()
-        && args.provider.is_none()
+        && args.model_flags.cassette.is_none()
+        && args.model_flags.model_url.is_none()
+        && args.model_flags.provider.is_none()
     {
         bail!(
             "choose a model: --model local:NAME, --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME"
@@ -370,42 +357,38 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
     Ok(config)
 }
 
-/// The model that `--cassette`, `--provider` or `--model-url` (with
-/// `--model-name` and `--api-key-env`) name, if any.
-fn model_from_flags(
-    cassette: Option<&Path>,
-    provider: Option<&str>,
-    model_url: Option<&str>,
-    model_name: Option<&str>,
-    api_key_env: Option<&str>,
-) -> Option<ModelSpec> {
-    let model = model_name.unwrap_or_default().to_owned();
-    let api_key_secret = api_key_env.map(str::to_owned);
-    if let Some(provider) = provider {
-        Some(ModelSpec::Provider {
-            provider: provider.to_owned(),
-            model,
-            api_key_secret,
-            base_url: model_url.map(str::to_owned),
-            region: None,
-            timeout_ms: None,
-            foreign_reasoning: None,
-            http_record: None,
-            http_replay: None,
-        })
-    } else if let Some(url) = model_url {
-        Some(ModelSpec::OpenaiCompatible {
-            base_url: url.to_owned(),
-            model,
-            api_key_secret,
-            timeout_ms: None,
-            provider: None,
-        })
-    } else {
-        cassette.map(|path| ModelSpec::Cassette {
-            path: path.to_path_buf(),
-            lenient: false,
-        })
+impl ModelFlags {
+    /// The model these flags choose, if any: a provider, else an
+    /// OpenAI-compatible endpoint, else a cassette.
+    fn spec(&self) -> Option<ModelSpec> {
+        let model = self.model_name.clone().unwrap_or_default();
+        let api_key_secret = self.api_key_env.clone();
+        if let Some(provider) = &self.provider {
+            Some(ModelSpec::Provider {
+                provider: provider.clone(),
+                model,
+                api_key_secret,
+                base_url: self.model_url.clone(),
+                region: None,
+                timeout_ms: None,
+                foreign_reasoning: None,
+                http_record: None,
+                http_replay: None,
+            })
+        } else if let Some(url) = &self.model_url {
+            Some(ModelSpec::OpenaiCompatible {
+                base_url: url.clone(),
+                model,
+                api_key_secret,
+                timeout_ms: None,
+                provider: None,
+            })
+        } else {
+            self.cassette.as_ref().map(|path| ModelSpec::Cassette {
+                path: path.clone(),
+                lenient: false,
+            })
+        }
     }
 }
 
@@ -501,14 +484,10 @@ async fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
         }
         None => (None, Default::default()),
     };
-    let spec = model_from_flags(
-        args.cassette.as_deref(),
-        args.provider.as_deref(),
-        args.model_url.as_deref(),
-        args.model_name.as_deref(),
-        args.api_key_env.as_deref(),
-    )
-    .or(configured)
+    let spec = args
+        .model_flags
+        .spec()
+        .or(configured)
     .context(
         "choose a model: a weft.toml with a [model], --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME",
     )?;

@@ -60,3 +60,14 @@ pub enum LoadError {
     #[error("chat template: {0}")]
     Template(String),
 }
+
+/// Why a forward pass failed after the model loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The backend could not compute or read back a tensor.
+    #[error("the backend failed to read a tensor back: {0}")]
+    Read(String),
+    /// A quantized product was given operands that do not fit.
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+}

@@ -1165,6 +1165,10 @@ impl WeightSource for GgufWeights {
         self.present(name).is_ok()
     }
 
+    fn load_matrix(&self, name: &str) -> Result<QuantizedMatrix, LoadError> {
+        self.load_quantized(name)
+    }
+
     fn load_f32(&self, name: &str) -> Result<F32Tensor, LoadError> {
         let gguf = self.present(name)?;
         let mut t = self.file.tensor_f32(&gguf)?;

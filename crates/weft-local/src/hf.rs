@@ -21,6 +21,7 @@ use safetensors::Dtype;
 use safetensors::tensor::Metadata;
 use serde_json::Value;
 
+use crate::quant::{GgmlType, QuantizedMatrix};
 use crate::weights::{F32Tensor, WeightSource};
 use crate::{Architecture, LoadError, ModelConfig};
 
@@ -140,19 +141,57 @@ impl WeightSource for HfWeights {
             }
         };
         let width = entry.dtype.bitsize() / 8;
-        let io = |source| LoadError::Io {
-            path: entry.file.clone(),
-            source,
-        };
-        let mut file = File::open(&entry.file).map_err(io)?;
-        file.seek(SeekFrom::Start(entry.start)).map_err(io)?;
-        let mut bytes = vec![0u8; entry.len];
-        file.read_exact(&mut bytes).map_err(io)?;
-        let data = bytes.chunks_exact(width).map(convert).collect();
+        let data = entry.read()?.chunks_exact(width).map(convert).collect();
         Ok(F32Tensor {
             shape: entry.shape.clone(),
             data,
         })
+    }
+
+    /// f32, f16 and bf16 matrices as stored: half the memory of widening
+    /// the 16-bit ones.
+    fn load_matrix(&self, name: &str) -> Result<QuantizedMatrix, LoadError> {
+        let entry = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
+        let ty = match entry.dtype {
+            Dtype::F32 => GgmlType::F32,
+            Dtype::F16 => GgmlType::F16,
+            Dtype::BF16 => GgmlType::BF16,
+            other => {
+                return Err(LoadError::UnsupportedTensorType {
+                    tensor: name.to_string(),
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        let &[rows, cols] = entry.shape.as_slice() else {
+            return Err(LoadError::ShapeMismatch {
+                tensor: name.to_string(),
+                found: entry.shape.clone(),
+                expected: vec![0, 0],
+            });
+        };
+        QuantizedMatrix::new(ty, rows, cols, entry.read()?).map_err(|e| LoadError::Safetensors {
+            file: entry.file.display().to_string(),
+            message: format!("tensor `{name}`: {e}"),
+        })
+    }
+}
+
+impl TensorEntry {
+    /// The tensor's raw bytes, read from its file.
+    fn read(&self) -> Result<Vec<u8>, LoadError> {
+        let io = |source| LoadError::Io {
+            path: self.file.clone(),
+            source,
+        };
+        let mut file = File::open(&self.file).map_err(io)?;
+        file.seek(SeekFrom::Start(self.start)).map_err(io)?;
+        let mut bytes = vec![0u8; self.len];
+        file.read_exact(&mut bytes).map_err(io)?;
+        Ok(bytes)
     }
 }
 

@@ -12,28 +12,141 @@
 //! the half-split layout (see [`crate::RopeLayout`]). Qwen2 adds biases to q,
 //! k and v; Qwen3 applies an RMSNorm to every head of q and k before RoPE.
 //!
-//! Projections are stored as `[in, out]` so a row of activations multiplies
-//! them directly; q, k and v share one matrix, as do gate and up.
+//! q, k and v share one projection, as do gate and up. A projection's
+//! weights are kept in one of two [`WeightLayout`]s: f32 on the device for
+//! the backend's matmul (GPU backends), or in the file's own ggml encoding in
+//! host memory for the [`qmatmul`] kernels (the CPU backend, where decoding
+//! speed is the memory traffic of the weights).
+
+use std::sync::Arc;
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
+use crate::qmatmul;
+use crate::quant::QuantizedMatrix;
 use crate::weights::{F32Tensor, WeightSource};
-use crate::{LoadError, ModelConfig};
+use crate::{ForwardError, LoadError, ModelConfig};
 
-/// A dense projection `y = x · W (+ b)` with `W` stored `[in, out]`.
+/// How a model's matrices are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// f32 tensors on the device, multiplied by the backend's matmul.
+    Dense,
+    /// The checkpoint's own encoding (Q4_1, Q8_0, bf16, ...) in host memory,
+    /// multiplied by fused dequantize-and-multiply kernels on the CPU.
+    Encoded,
+}
+
+impl WeightLayout {
+    /// The faster layout for `device`: encoded on the CPU backend (Flex),
+    /// dense elsewhere.
+    pub fn for_device(device: &Device) -> Self {
+        if *device == Device::flex() {
+            WeightLayout::Encoded
+        } else {
+            WeightLayout::Dense
+        }
+    }
+}
+
+/// A projection's weight matrix.
+#[derive(Debug, Clone)]
+enum Matrix {
+    /// `[in, out]` f32 on the device (boxed: a burn tensor handle is large).
+    Dense(Box<Tensor<2>>),
+    /// `[out, in]` matrices in host memory whose outputs are concatenated
+    /// (one per run of equally encoded parts, so usually one).
+    Encoded(Vec<Arc<QuantizedMatrix>>),
+}
+
+/// A projection `y = x · Wᵀ (+ b)`.
 #[derive(Debug, Clone)]
 struct Linear {
-    weight: Tensor<2>,
+    weight: Matrix,
     bias: Option<Tensor<1>>,
 }
 
 impl Linear {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight.clone());
-        match &self.bias {
+    async fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>, ForwardError> {
+        let y = match &self.weight {
+            Matrix::Dense(w) => x.matmul(w.as_ref().clone()),
+            Matrix::Encoded(parts) => encoded_matmul(parts, x).await?,
+        };
+        Ok(match &self.bias {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
+        })
+    }
+}
+
+/// `x · Wᵀ` with `W` the concatenation of `parts` along the output.
+async fn encoded_matmul(
+    parts: &[Arc<QuantizedMatrix>],
+    x: Tensor<2>,
+) -> Result<Tensor<2>, ForwardError> {
+    let device = x.device();
+    let [n, _] = x.dims();
+    let x = read_f32(x).await?;
+    let width: usize = parts.iter().map(|p| p.rows).sum();
+    let y = match parts {
+        [only] => qmatmul::matmul(only, &x, n)?,
+        _ => {
+            let mut y = vec![0f32; n * width];
+            let mut offset = 0;
+            for part in parts {
+                let part_y = qmatmul::matmul(part, &x, n)?;
+                for (row, part_row) in y
+                    .chunks_exact_mut(width)
+                    .zip(part_y.chunks_exact(part.rows))
+                {
+                    row[offset..offset + part.rows].copy_from_slice(part_row);
+                }
+                offset += part.rows;
+            }
+            y
+        }
+    };
+    Ok(Tensor::from_data(TensorData::new(y, [n, width]), &device))
+}
+
+/// A tensor's values on the host, read asynchronously (the only way on
+/// WebGPU).
+pub(crate) async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ForwardError> {
+    t.into_data_async()
+        .await
+        .map_err(|e| ForwardError::Read(format!("{e:?}")))?
+        .try_into_vec::<f32>()
+        .map_err(|e| ForwardError::Read(format!("{e:?}")))
+}
+
+/// The token embedding table, `[vocab, hidden]`.
+#[derive(Debug, Clone)]
+enum Embedding {
+    Dense(Box<Tensor<2>>),
+    Encoded(Arc<QuantizedMatrix>),
+}
+
+impl Embedding {
+    /// The rows of `tokens`, `[tokens, hidden]`.
+    fn lookup(&self, tokens: &[u32], device: &Device) -> Result<Tensor<2>, ForwardError> {
+        match self {
+            Embedding::Dense(table) => {
+                let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+                let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [tokens.len()]), device);
+                Ok(table.as_ref().clone().select(0, ids))
+            }
+            Embedding::Encoded(table) => {
+                let hidden = table.cols;
+                let mut rows = vec![0f32; tokens.len() * hidden];
+                for (&t, row) in tokens.iter().zip(rows.chunks_exact_mut(hidden)) {
+                    table.row_into(t as usize, row)?;
+                }
+                Ok(Tensor::from_data(
+                    TensorData::new(rows, [tokens.len(), hidden]),
+                    device,
+                ))
+            }
         }
     }
 }
@@ -170,11 +283,12 @@ struct Block {
 pub struct Transformer {
     config: ModelConfig,
     device: Device,
-    embedding: Tensor<2>,
+    layout: WeightLayout,
+    embedding: Embedding,
     blocks: Vec<Block>,
     final_norm: Tensor<1>,
-    /// `[hidden, vocab]`; a transposed view of the embedding when tied.
-    lm_head: Tensor<2>,
+    /// The output projection; the embedding table itself when tied.
+    lm_head: Linear,
     rope: Rope,
     /// The longest sequence a cache made by [`Transformer::new_cache`] holds.
     context: usize,
@@ -196,9 +310,27 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Loads one or more `[out, in]` projections and stores them side by side as
-/// one `[in, Σout]` matrix.
+/// Loads one or more `[out, in]` projections as one matrix whose outputs are
+/// theirs side by side.
 fn load_projection(
+    source: &dyn WeightSource,
+    names: &[String],
+    input: usize,
+    outputs: &[usize],
+    layout: WeightLayout,
+    device: &Device,
+) -> Result<Matrix, LoadError> {
+    match layout {
+        WeightLayout::Dense => {
+            load_dense(source, names, input, outputs, device).map(|w| Matrix::Dense(Box::new(w)))
+        }
+        WeightLayout::Encoded => load_encoded(source, names, input, outputs).map(Matrix::Encoded),
+    }
+}
+
+/// The projections as one f32 `[in, Σout]` tensor, so a row of activations
+/// multiplies it directly.
+fn load_dense(
     source: &dyn WeightSource,
     names: &[String],
     input: usize,
@@ -217,6 +349,46 @@ fn load_projection(
         TensorData::new(weight, [input, total]),
         device,
     ))
+}
+
+/// The projections in their stored encoding, consecutive ones of the same
+/// encoding joined into one matrix (their rows simply follow each other).
+fn load_encoded(
+    source: &dyn WeightSource,
+    names: &[String],
+    input: usize,
+    outputs: &[usize],
+) -> Result<Vec<Arc<QuantizedMatrix>>, LoadError> {
+    let mut parts: Vec<QuantizedMatrix> = Vec::new();
+    for (name, &out) in names.iter().zip(outputs) {
+        let m = load_matrix(source, name, out, input)?;
+        match parts.last_mut() {
+            Some(last) if last.ty == m.ty => {
+                last.bytes.extend_from_slice(&m.bytes);
+                last.rows += m.rows;
+            }
+            _ => parts.push(m),
+        }
+    }
+    Ok(parts.into_iter().map(Arc::new).collect())
+}
+
+/// One `[rows, cols]` matrix in its stored encoding.
+fn load_matrix(
+    source: &dyn WeightSource,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<QuantizedMatrix, LoadError> {
+    let m = source.load_matrix(name)?;
+    if (m.rows, m.cols) != (rows, cols) {
+        return Err(LoadError::ShapeMismatch {
+            tensor: name.to_string(),
+            found: vec![m.rows, m.cols],
+            expected: vec![rows, cols],
+        });
+    }
+    Ok(m)
 }
 
 fn expect_shape(name: &str, t: &F32Tensor, expected: &[usize]) -> Result<(), LoadError> {
@@ -245,20 +417,50 @@ impl Transformer {
     /// Loads every weight from `source` onto `device`, tensor by tensor, with
     /// caches sized for `context` positions (capped at the model's own
     /// limit).
+    ///
+    /// Weights take the layout that is faster on `device`
+    /// ([`WeightLayout::for_device`]).
     pub fn load(
         source: &dyn WeightSource,
         device: &Device,
         context: usize,
+    ) -> Result<Self, LoadError> {
+        Self::load_with_layout(source, device, context, WeightLayout::for_device(device))
+    }
+
+    /// As [`Transformer::load`], with the weights in `layout`. The encoded
+    /// layout runs on the CPU whatever `device` is; activations still live on
+    /// `device`.
+    pub fn load_with_layout(
+        source: &dyn WeightSource,
+        device: &Device,
+        context: usize,
+        layout: WeightLayout,
     ) -> Result<Self, LoadError> {
         let c = source.config().clone();
         c.validate()?;
         let hidden = c.hidden_size;
         let q_width = c.num_heads * c.head_dim;
         let kv_width = c.num_kv_heads * c.head_dim;
-        let embedding = {
-            let t = source.load_f32("model.embed_tokens.weight")?;
-            expect_shape("model.embed_tokens.weight", &t, &[c.vocab_size, hidden])?;
-            Tensor::<2>::from_data(TensorData::new(t.data, [c.vocab_size, hidden]), device)
+        let embed_name = "model.embed_tokens.weight";
+        let embedding = match layout {
+            WeightLayout::Encoded => Embedding::Encoded(Arc::new(load_matrix(
+                source,
+                embed_name,
+                c.vocab_size,
+                hidden,
+            )?)),
+            WeightLayout::Dense => {
+                let t = source.load_f32(embed_name)?;
+                expect_shape(embed_name, &t, &[c.vocab_size, hidden])?;
+                Embedding::Dense(Box::new(Tensor::from_data(
+                    TensorData::new(t.data, [c.vocab_size, hidden]),
+                    device,
+                )))
+            }
+        };
+        let projection = |names: &[String], input: usize, outputs: &[usize]| {
+            load_projection(source, names, input, outputs, layout, device)
         };
         let mut blocks = Vec::with_capacity(c.num_layers);
         for l in 0..c.num_layers {
@@ -305,25 +507,13 @@ impl Transformer {
             blocks.push(Block {
                 attention_norm: load_vector(source, &p("input_layernorm.weight"), hidden, device)?,
                 qkv: Linear {
-                    weight: load_projection(
-                        source,
-                        &qkv_names,
-                        hidden,
-                        &[q_width, kv_width, kv_width],
-                        device,
-                    )?,
+                    weight: projection(&qkv_names, hidden, &[q_width, kv_width, kv_width])?,
                     bias: qkv_bias,
                 },
                 q_norm,
                 k_norm,
                 output: Linear {
-                    weight: load_projection(
-                        source,
-                        &[p("self_attn.o_proj.weight")],
-                        q_width,
-                        &[hidden],
-                        device,
-                    )?,
+                    weight: projection(&[p("self_attn.o_proj.weight")], q_width, &[hidden])?,
                     bias: None,
                 },
                 mlp_norm: load_vector(
@@ -333,44 +523,44 @@ impl Transformer {
                     device,
                 )?,
                 gate_up: Linear {
-                    weight: load_projection(
-                        source,
+                    weight: projection(
                         &[p("mlp.gate_proj.weight"), p("mlp.up_proj.weight")],
                         hidden,
                         &[c.intermediate_size, c.intermediate_size],
-                        device,
                     )?,
                     bias: None,
                 },
                 down: Linear {
-                    weight: load_projection(
-                        source,
+                    weight: projection(
                         &[p("mlp.down_proj.weight")],
                         c.intermediate_size,
                         &[hidden],
-                        device,
                     )?,
                     bias: None,
                 },
             });
         }
         let final_norm = load_vector(source, "model.norm.weight", hidden, device)?;
-        let lm_head = if c.tied_embeddings || !source.contains("lm_head.weight") {
-            embedding.clone().transpose()
+        let lm_head_weight = if c.tied_embeddings || !source.contains("lm_head.weight") {
+            match &embedding {
+                Embedding::Dense(table) => {
+                    Matrix::Dense(Box::new(table.as_ref().clone().transpose()))
+                }
+                Embedding::Encoded(table) => Matrix::Encoded(vec![table.clone()]),
+            }
         } else {
-            load_projection(
-                source,
-                &["lm_head.weight".to_string()],
-                hidden,
-                &[c.vocab_size],
-                device,
-            )?
+            projection(&["lm_head.weight".to_string()], hidden, &[c.vocab_size])?
+        };
+        let lm_head = Linear {
+            weight: lm_head_weight,
+            bias: None,
         };
         let context = context.clamp(1, c.max_context);
         let rope = Rope::new(c.head_dim, context, c.rope_theta, device);
         Ok(Self {
             config: c,
             device: device.clone(),
+            layout,
             embedding,
             blocks,
             final_norm,
@@ -409,25 +599,44 @@ impl Transformer {
 
     /// Runs `tokens` at the cache's next positions and returns the logits of
     /// the last one, `[vocab]`. The caller checks that the tokens fit
-    /// ([`KvCache::capacity`]); this panics otherwise.
-    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<1> {
-        let hidden = self.forward_hidden(tokens, cache);
+    /// ([`KvCache::capacity`]); this panics otherwise. After an error the
+    /// cache is empty.
+    pub async fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<Tensor<1>, ForwardError> {
+        let hidden = self.forward_hidden(tokens, cache).await?;
         let n = tokens.len();
         let last = hidden.slice([n - 1..n, 0..self.config.hidden_size]);
-        self.logits(last).reshape([self.config.vocab_size])
+        Ok(self.logits(last).await?.reshape([self.config.vocab_size]))
     }
 
     /// Runs `tokens` and returns the logits of every position, `[tokens, vocab]`.
-    pub fn forward_all(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<2> {
-        let hidden = self.forward_hidden(tokens, cache);
-        self.logits(hidden)
+    pub async fn forward_all(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<Tensor<2>, ForwardError> {
+        let hidden = self.forward_hidden(tokens, cache).await?;
+        self.logits(hidden).await
     }
 
-    fn logits(&self, hidden: Tensor<2>) -> Tensor<2> {
-        rms_norm(hidden, &self.final_norm, self.config.rms_norm_eps).matmul(self.lm_head.clone())
+    /// How the weights are held.
+    pub fn layout(&self) -> WeightLayout {
+        self.layout
     }
 
-    fn forward_hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Tensor<2> {
+    async fn logits(&self, hidden: Tensor<2>) -> Result<Tensor<2>, ForwardError> {
+        let normed = rms_norm(hidden, &self.final_norm, self.config.rms_norm_eps);
+        self.lm_head.forward(normed).await
+    }
+
+    async fn forward_hidden(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<Tensor<2>, ForwardError> {
         assert!(
             !tokens.is_empty() && cache.len + tokens.len() <= cache.capacity,
             "{} tokens do not fit the cache ({} of {} used)",
@@ -435,9 +644,6 @@ impl Transformer {
             cache.len,
             cache.capacity
         );
-        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [tokens.len()]), &self.device);
-        let mut x = self.embedding.clone().select(0, ids);
         let start = cache.len;
         let mask = causal_mask(
             tokens.len(),
@@ -450,21 +656,35 @@ impl Transformer {
         // backends then update it in place instead of copying it.
         let keys = std::mem::take(&mut cache.keys);
         let values = std::mem::take(&mut cache.values);
-        for ((block, k), v) in self.blocks.iter().zip(keys).zip(values) {
-            let (y, k, v) = self.block(block, x, start, k, v, mask.clone());
-            x = y;
-            cache.keys.push(k);
-            cache.values.push(v);
+        let result = async {
+            let mut x = self.embedding.lookup(tokens, &self.device)?;
+            for ((block, k), v) in self.blocks.iter().zip(keys).zip(values) {
+                let (y, k, v) = self.block(block, x, start, k, v, mask.clone()).await?;
+                x = y;
+                cache.keys.push(k);
+                cache.values.push(v);
+            }
+            Ok(x)
         }
-        cache.len += tokens.len();
-        x
+        .await;
+        match result {
+            Ok(x) => {
+                cache.len += tokens.len();
+                Ok(x)
+            }
+            Err(e) => {
+                // Some blocks' caches were consumed: start over.
+                *cache = self.new_cache();
+                Err(e)
+            }
+        }
     }
 
     fn group_size(&self) -> usize {
         self.config.num_heads / self.config.num_kv_heads
     }
 
-    fn block(
+    async fn block(
         &self,
         block: &Block,
         x: Tensor<2>,
@@ -472,7 +692,7 @@ impl Transformer {
         keys: Tensor<3>,
         values: Tensor<3>,
         mask: Option<Tensor<3, Bool>>,
-    ) -> (Tensor<2>, Tensor<3>, Tensor<3>) {
+    ) -> Result<(Tensor<2>, Tensor<3>, Tensor<3>), ForwardError> {
         let c = &self.config;
         let eps = c.rms_norm_eps;
         let [n, _] = x.dims();
@@ -480,7 +700,8 @@ impl Transformer {
 
         let qkv = block
             .qkv
-            .forward(rms_norm(x.clone(), &block.attention_norm, eps));
+            .forward(rms_norm(x.clone(), &block.attention_norm, eps))
+            .await?;
         let q_width = heads * head_dim;
         let kv_width = kv_heads * head_dim;
         let mut q = qkv
@@ -524,15 +745,17 @@ impl Transformer {
             .reshape([heads, n, head_dim])
             .swap_dims(0, 1)
             .reshape([n, heads * head_dim]);
-        let h = x + block.output.forward(attended);
+        let h = x + block.output.forward(attended).await?;
 
         let gate_up = block
             .gate_up
-            .forward(rms_norm(h.clone(), &block.mlp_norm, eps));
+            .forward(rms_norm(h.clone(), &block.mlp_norm, eps))
+            .await?;
         let ffn = c.intermediate_size;
         let gate = gate_up.clone().slice([0..n, 0..ffn]);
         let up = gate_up.slice([0..n, ffn..2 * ffn]);
-        (h + block.down.forward(silu(gate) * up), keys, values)
+        let y = h + block.down.forward(silu(gate) * up).await?;
+        Ok((y, keys, values))
     }
 }
 

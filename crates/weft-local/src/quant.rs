@@ -348,6 +348,14 @@ pub enum QuantError {
         /// Rows in the matrix.
         rows: usize,
     },
+    /// Activations that are not whole rows of the matrix's width.
+    #[error("a product needs {expected} activations, but {found} were given")]
+    ActivationShape {
+        /// Tokens times the matrix's columns.
+        expected: usize,
+        /// The activations given.
+        found: usize,
+    },
 }
 
 /// Bytes needed by `n_elements` of `ty`, checking that `ty` is decodable and
@@ -419,8 +427,32 @@ fn for_each_block<const B: usize, const N: usize>(
 }
 
 /// The little-endian f16 at `bytes[at..at + 2]`, widened.
+#[inline(always)]
 fn f16_at(bytes: &[u8], at: usize) -> f32 {
-    half::f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+    f16_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
+}
+
+/// Widens IEEE half-precision bits to f32, exactly, in a few branch-free
+/// integer and float operations (so it inlines into the block kernels and
+/// vectorizes, where a library call per block scale would not).
+///
+/// Shifting the half's exponent and mantissa into f32 position reads them
+/// with f32's exponent bias (127) instead of the half's (15); multiplying by
+/// 2¹¹² restores the value, subnormal halves included. Infinities and NaNs
+/// keep an all-ones exponent.
+#[inline(always)]
+pub fn f16_to_f32(bits: u16) -> f32 {
+    const REBIAS: f32 = f32::from_bits((127 + 112) << 23); // 2^112
+    let bits = u32::from(bits);
+    let sign = (bits & 0x8000) << 16;
+    let magnitude = (bits & 0x7FFF) << 13;
+    let finite = f32::from_bits(magnitude) * REBIAS;
+    let value = if bits & 0x7C00 == 0x7C00 {
+        f32::from_bits(magnitude | 0x7F80_0000)
+    } else {
+        finite
+    };
+    f32::from_bits(value.to_bits() | sign)
 }
 
 /// One little-endian f32.
@@ -430,7 +462,7 @@ pub fn dequantize_f32(block: &[u8; 4], out: &mut [f32; 1]) {
 
 /// One little-endian IEEE half.
 pub fn dequantize_f16(block: &[u8; 2], out: &mut [f32; 1]) {
-    out[0] = half::f16::from_le_bytes(*block).to_f32();
+    out[0] = f16_to_f32(u16::from_le_bytes(*block));
 }
 
 /// One little-endian bfloat16: the top half of an f32.
@@ -440,6 +472,7 @@ pub fn dequantize_bf16(block: &[u8; 2], out: &mut [f32; 1]) {
 
 /// `Q4_0`: `d: f16`, then 16 bytes of 4-bit codes; byte `j` holds weight `j`
 /// (low nibble) and weight `j + 16` (high nibble). Weight = `(q - 8) * d`.
+#[inline(always)]
 pub fn dequantize_block_q4_0(block: &[u8; 18], out: &mut [f32; 32]) {
     let d = f16_at(block, 0);
     let qs = &block[2..18];
@@ -451,6 +484,7 @@ pub fn dequantize_block_q4_0(block: &[u8; 18], out: &mut [f32; 32]) {
 
 /// `Q4_1`: `d: f16`, `m: f16`, then 16 bytes of 4-bit codes laid out as in
 /// `Q4_0`. Weight = `q * d + m`.
+#[inline(always)]
 pub fn dequantize_block_q4_1(block: &[u8; 20], out: &mut [f32; 32]) {
     let d = f16_at(block, 0);
     let m = f16_at(block, 2);
@@ -463,6 +497,7 @@ pub fn dequantize_block_q4_1(block: &[u8; 20], out: &mut [f32; 32]) {
 
 /// `Q5_0`: `d: f16`, `qh: u32`, 16 bytes of low nibbles laid out as in
 /// `Q4_0`; bit `i` of `qh` is bit 4 of weight `i`. Weight = `(q - 16) * d`.
+#[inline(always)]
 pub fn dequantize_block_q5_0(block: &[u8; 22], out: &mut [f32; 32]) {
     let d = f16_at(block, 0);
     let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
@@ -477,6 +512,7 @@ pub fn dequantize_block_q5_0(block: &[u8; 22], out: &mut [f32; 32]) {
 
 /// `Q5_1`: `d: f16`, `m: f16`, `qh: u32`, 16 bytes of low nibbles, 5-bit
 /// codes assembled as in `Q5_0`. Weight = `q * d + m`.
+#[inline(always)]
 pub fn dequantize_block_q5_1(block: &[u8; 24], out: &mut [f32; 32]) {
     let d = f16_at(block, 0);
     let m = f16_at(block, 2);
@@ -491,6 +527,7 @@ pub fn dequantize_block_q5_1(block: &[u8; 24], out: &mut [f32; 32]) {
 }
 
 /// `Q8_0`: `d: f16`, then 32 signed bytes. Weight = `q * d`.
+#[inline(always)]
 pub fn dequantize_block_q8_0(block: &[u8; 34], out: &mut [f32; 32]) {
     let d = f16_at(block, 0);
     for (o, &q) in out.iter_mut().zip(&block[2..34]) {
@@ -528,6 +565,7 @@ fn k_scales(block: &[u8]) -> [u8; 12] {
 /// per sub-block, see [`k_scale_min`]), `qs: [u8; 128]`. Each 32 bytes of
 /// `qs` hold two sub-blocks: the low nibbles are sub-block `2c`, the high
 /// nibbles sub-block `2c + 1`. Weight = `(d * scale) * q - dmin * min`.
+#[inline(always)]
 pub fn dequantize_block_q4_k(block: &[u8; 144], out: &mut [f32; 256]) {
     let d = f16_at(block, 0);
     let dmin = f16_at(block, 2);
@@ -550,6 +588,7 @@ pub fn dequantize_block_q4_k(block: &[u8; 144], out: &mut [f32; 256]) {
 /// `dmin: f16`, `scales: [u8; 12]`, `qh: [u8; 32]`, `qs: [u8; 128]`. The low
 /// four bits come from `qs` as in `Q4_K`; bit `s` of `qh[l]` is bit 4 of
 /// weight `l` of sub-block `s`. Weight = `(d * scale) * q - dmin * min`.
+#[inline(always)]
 pub fn dequantize_block_q5_k(block: &[u8; 176], out: &mut [f32; 256]) {
     let d = f16_at(block, 0);
     let dmin = f16_at(block, 2);
@@ -583,6 +622,7 @@ pub fn dequantize_block_q5_k(block: &[u8; 176], out: &mut [f32; 256]) {
 /// high nibble of `ql[l]` and the high nibble of `ql[l + 32]`, and their high
 /// bits from bits 0–1, 2–3, 4–5 and 6–7 of `qh[l]`. Weight `i` of the block
 /// uses `scales[i / 16]`. Weight = `(d * scale) * (q - 32)`.
+#[inline(always)]
 pub fn dequantize_block_q6_k(block: &[u8; 210], out: &mut [f32; 256]) {
     let d = f16_at(block, 208);
     for h in 0..2 {
@@ -700,6 +740,19 @@ impl QuantizedMatrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f16_widening_is_exact_for_every_half() {
+        for bits in 0..=u16::MAX {
+            let ours = f16_to_f32(bits);
+            let theirs = half::f16::from_bits(bits).to_f32();
+            if theirs.is_nan() {
+                assert!(ours.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{bits:#06x}");
+            }
+        }
+    }
 
     #[test]
     fn ids_round_trip() {

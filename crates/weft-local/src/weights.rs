@@ -21,6 +21,7 @@
 //! q and k rows are always in the half-split RoPE layout here: sources that
 //! store them otherwise (Llama GGUF files) undo their permutation on load.
 
+use crate::quant::{GgmlType, QuantizedMatrix};
 use crate::{LoadError, ModelConfig};
 
 /// A tensor in memory as f32, row-major.
@@ -43,4 +44,21 @@ pub trait WeightSource {
     /// The tensor of this canonical name, dequantized to f32, in the
     /// half-split RoPE layout. A missing tensor is [`LoadError::MissingTensor`].
     fn load_f32(&self, name: &str) -> Result<F32Tensor, LoadError>;
+
+    /// The 2-D tensor of this canonical name in its stored encoding where
+    /// that is one the [`crate::qmatmul`] kernels read, in the half-split RoPE
+    /// layout. The default widens [`WeightSource::load_f32`] to an f32 matrix.
+    fn load_matrix(&self, name: &str) -> Result<QuantizedMatrix, LoadError> {
+        let t = self.load_f32(name)?;
+        let &[rows, cols] = t.shape.as_slice() else {
+            return Err(LoadError::ShapeMismatch {
+                tensor: name.to_string(),
+                found: t.shape,
+                expected: vec![0, 0],
+            });
+        };
+        let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        QuantizedMatrix::new(GgmlType::F32, rows, cols, bytes)
+            .map_err(|e| LoadError::Gguf(format!("tensor `{name}`: {e}")))
+    }
 }

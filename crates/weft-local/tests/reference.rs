@@ -20,7 +20,7 @@ use support::{python, reference_script, smollm2_path};
 use weft_local::generate::Session;
 use weft_local::gguf::{GgufFile, GgufWeights};
 use weft_local::hf::HfWeights;
-use weft_local::model::Transformer;
+use weft_local::model::{Transformer, WeightLayout};
 use weft_local::weights::WeightSource;
 
 /// The ChatML prompt "What is the capital of France?" with SmolLM2's default
@@ -135,11 +135,21 @@ fn compare_logits(ours: &[f32], reference: &ReferenceLogits, label: &str) -> f32
 
 fn our_logits(model: &Transformer, tokens: &[u32]) -> Vec<f32> {
     let mut cache = model.new_cache();
-    let logits = model.forward_all(tokens, &mut cache);
-    logits
+    futures::executor::block_on(model.forward_all(tokens, &mut cache))
+        .expect("forward")
         .into_data()
         .try_into_vec::<f32>()
         .expect("f32 logits")
+}
+
+/// Both ways of holding the weights: in their file encoding with the CPU
+/// kernels (the Flex default), and dense f32 with burn's matmul (the GPU
+/// path's layout).
+const LAYOUTS: [WeightLayout; 2] = [WeightLayout::Encoded, WeightLayout::Dense];
+
+fn load(weights: &dyn WeightSource, context: usize, layout: WeightLayout) -> Arc<Transformer> {
+    let model = Transformer::load_with_layout(weights, &Device::flex(), context, layout);
+    Arc::new(model.expect("load"))
 }
 
 fn our_greedy(model: Arc<Transformer>, prompt: &[u32], n: usize) -> Vec<u32> {
@@ -161,22 +171,19 @@ fn smollm2_logits_and_greedy_tokens_match_the_reference() {
     let path = smollm2_path();
     let file = GgufFile::read(&path).expect("read the fixture");
     let weights = GgufWeights::new(file).expect("weights");
-    let model = Arc::new(Transformer::load(&weights, &Device::flex(), 256).expect("load"));
-
     let reference = reference_logits(&path, &FRANCE_PROMPT);
     assert!(reference.rows >= 24);
-    let delta = compare_logits(
-        &our_logits(&model, &FRANCE_PROMPT),
-        &reference,
-        "SmolLM2 Q4_1",
-    );
-    // Both sides compute in f32 from the same dequantized weights; what is
-    // left is summation order.
-    assert!(delta < 5e-3, "max |Δlogit| {delta}");
-
     let expected = reference_greedy(&path, &FRANCE_PROMPT, 32);
-    let ours = our_greedy(model, &FRANCE_PROMPT, 32);
-    assert_eq!(ours, expected, "first 32 greedy tokens");
+    for layout in LAYOUTS {
+        let model = load(&weights, 256, layout);
+        let label = format!("SmolLM2 Q4_1, {layout:?} weights");
+        let delta = compare_logits(&our_logits(&model, &FRANCE_PROMPT), &reference, &label);
+        // Both sides compute in f32 from the same dequantized weights; what
+        // is left is summation order.
+        assert!(delta < 5e-3, "{label}: max |Δlogit| {delta}");
+        let ours = our_greedy(model, &FRANCE_PROMPT, 32);
+        assert_eq!(ours, expected, "{label}: first 32 greedy tokens");
+    }
 }
 
 fn tiny_model(arch: &str, dtype: &str, shards: &str, dir: &Path) {
@@ -208,17 +215,19 @@ fn tiny_qwen2_qwen3_and_llama_match_the_reference() {
             "qwen3" => assert!(config.qk_norm && !config.qkv_bias),
             _ => assert!(!config.qk_norm && !config.qkv_bias),
         }
-        let model = Arc::new(Transformer::load(&weights, &Device::flex(), 128).expect("load"));
         let reference = reference_logits(dir.path(), &prompt);
-        let label = format!("tiny {arch} ({dtype}, {shards} shard(s))");
-        let delta = compare_logits(&our_logits(&model, &prompt), &reference, &label);
-        assert!(delta < 1e-3, "{label}: max |Δlogit| {delta}");
         let expected = reference_greedy(dir.path(), &prompt, 16);
-        assert_eq!(
-            our_greedy(model, &prompt, 16),
-            expected,
-            "{label}: greedy tokens"
-        );
+        for layout in LAYOUTS {
+            let model = load(&weights, 128, layout);
+            let label = format!("tiny {arch} ({dtype}, {shards} shard(s)), {layout:?} weights");
+            let delta = compare_logits(&our_logits(&model, &prompt), &reference, &label);
+            assert!(delta < 1e-3, "{label}: max |Δlogit| {delta}");
+            assert_eq!(
+                our_greedy(model, &prompt, 16),
+                expected,
+                "{label}: greedy tokens"
+            );
+        }
     }
 }
 
@@ -226,24 +235,26 @@ fn tiny_qwen2_qwen3_and_llama_match_the_reference() {
 fn incremental_decoding_matches_one_full_pass() {
     let path = smollm2_path();
     let weights = GgufWeights::new(GgufFile::read(&path).expect("read")).expect("weights");
-    let model = Transformer::load(&weights, &Device::flex(), 64).expect("load");
-    let tokens = &FRANCE_PROMPT[..12];
-    let full = our_logits(&model, tokens);
-    let vocab = model.config().vocab_size;
-    let mut cache = model.new_cache();
-    let mut max_delta = 0f32;
-    for (i, &t) in tokens.iter().enumerate() {
-        let step = model
-            .forward(&[t], &mut cache)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32");
-        for (x, y) in step.iter().zip(&full[i * vocab..(i + 1) * vocab]) {
-            max_delta = max_delta.max((x - y).abs());
+    for layout in LAYOUTS {
+        let model = load(&weights, 64, layout);
+        let tokens = &FRANCE_PROMPT[..12];
+        let full = our_logits(&model, tokens);
+        let vocab = model.config().vocab_size;
+        let mut cache = model.new_cache();
+        let mut max_delta = 0f32;
+        for (i, &t) in tokens.iter().enumerate() {
+            let step = futures::executor::block_on(model.forward(&[t], &mut cache))
+                .expect("forward")
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32");
+            for (x, y) in step.iter().zip(&full[i * vocab..(i + 1) * vocab]) {
+                max_delta = max_delta.max((x - y).abs());
+            }
         }
+        assert!(
+            max_delta < 1e-3,
+            "{layout:?}: cached decoding drifts from the full pass: {max_delta}"
+        );
     }
-    assert!(
-        max_delta < 1e-3,
-        "cached decoding drifts from the full pass: {max_delta}"
-    );
 }

@@ -1,6 +1,7 @@
 //! The `weft` command line: run an agent with its tools and model, or
 //! inspect a component.
 
+mod bench;
 mod pull;
 
 use anyhow::{Context, Result, bail};
@@ -53,6 +54,9 @@ enum Command {
     /// Serve a model over an OpenAI-compatible HTTP API
     /// (`/v1/chat/completions`, `/v1/models`) until ctrl-c.
     Serve(Box<ServeArgs>),
+    /// Measure a local model's prefill and decode speed and peak memory,
+    /// side by side with llama.cpp on the same file.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// The model flags `weft run` and `weft serve` share; each replaces the
@@ -194,6 +198,7 @@ fn main() -> std::process::ExitCode {
             } => check(&provider, &model, request.as_deref(), json),
             Command::Pull(args) => pull::run(args).await,
             Command::Serve(args) => serve(*args).await,
+            Command::Bench(args) => tokio::task::spawn_blocking(move || bench::run(*args)).await?,
         }
     });
     match result {

@@ -12,10 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::tensor::Tensor;
-
 use crate::json::JsonConstraint;
-use crate::model::{KvCache, Transformer};
+use crate::model::{KvCache, Transformer, read_f32};
 use crate::sample::{Sampler, SamplingParams};
 
 /// Why generation could not run.
@@ -122,6 +120,12 @@ impl Session {
         }
     }
 
+    /// Forgets every cached token.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.cached.clear();
+    }
+
     /// The model.
     pub fn model(&self) -> &Arc<Transformer> {
         &self.model
@@ -164,14 +168,22 @@ impl Session {
     }
 
     async fn run(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GenerateError> {
-        let logits: Tensor<1> = self.model.forward(tokens, &mut self.cache);
-        self.cached.extend_from_slice(tokens);
-        let data = logits
-            .into_data_async()
-            .await
-            .map_err(|e| GenerateError::Backend(format!("{e:?}")))?;
-        data.try_into_vec::<f32>()
-            .map_err(|e| GenerateError::Backend(format!("{e:?}")))
+        let logits = async {
+            let logits = self.model.forward(tokens, &mut self.cache).await?;
+            read_f32(logits).await
+        }
+        .await;
+        match logits {
+            Ok(logits) => {
+                self.cached.extend_from_slice(tokens);
+                Ok(logits)
+            }
+            Err(e) => {
+                // The cache is not known to hold these tokens: start over.
+                self.reset();
+                Err(GenerateError::Backend(e.to_string()))
+            }
+        }
     }
 
     /// Generates from `prompt`, calling `on_text` with each new piece of text

@@ -16,11 +16,13 @@
 //! | [`template`] | the model's chat template, rendered with minijinja |
 //! | [`toolcall`] | tool calls parsed back out of generated text |
 //! | [`weights`] | one view of a checkpoint's tensors, whatever the file layout |
+//! | [`qmatmul`] | CPU products against weights kept in their ggml encoding |
 //! | [`model`] | the transformer's forward pass on burn, with its key/value cache |
 //! | [`sample`] | greedy, temperature, top-k, top-p, min-p, repetition penalty, seed |
 //! | [`json`] | a logit mask that keeps output valid JSON |
 //! | [`generate`] | prefill, decode, stop sequences, streaming, cancellation |
 //! | [`local`] | [`LocalModel`]: all of the above behind the `Model` trait |
+//! | [`bench`] | prefill and decode throughput, peak memory |
 
 pub mod config;
 pub mod error;
@@ -30,6 +32,7 @@ pub mod hf;
 pub mod json;
 pub mod local;
 pub mod model;
+pub mod qmatmul;
 pub mod quant;
 pub mod sample;
 pub mod template;
@@ -37,10 +40,11 @@ pub mod tokenizer;
 pub mod toolcall;
 pub mod weights;
 
+pub mod bench;
 pub mod catalog;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod pull;
 
 pub use config::{Architecture, ModelConfig, RopeLayout};
-pub use error::LoadError;
+pub use error::{ForwardError, LoadError};
 pub use local::{Backend, LoadOptions, LocalModel};

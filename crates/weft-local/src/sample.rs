@@ -104,6 +104,9 @@ impl Sampler {
         allowed: Option<&mut dyn FnMut(u32) -> bool>,
     ) -> Option<u32> {
         self.penalise_repeats(logits, history);
+        if self.params.is_greedy() && allowed.is_none() {
+            return argmax(logits);
+        }
         let mut candidates = ranked(logits);
         if let Some(allowed) = allowed {
             candidates = first_allowed(candidates, logits, allowed, self.params.is_greedy());
@@ -197,6 +200,18 @@ fn normalise(values: &mut [f64]) {
 }
 
 /// Token ids ordered from most to least likely (NaN logits last).
+/// The most likely token: the first of equal maxima, never a NaN; `None`
+/// only when there is no finite or infinite logit at all.
+pub fn argmax(logits: &[f32]) -> Option<u32> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in logits.iter().enumerate() {
+        if !v.is_nan() && best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i as u32)
+}
+
 fn ranked(logits: &[f32]) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
     ids.sort_unstable_by(|&a, &b| {

@@ -228,7 +228,8 @@ impl Rope {
 }
 
 /// Keys and values of every block for the positions seen so far, allocated
-/// once at the context length and written in place.
+/// once at the context length and written in place: keys as
+/// `[kv_heads, head_dim, positions]`, values as `[kv_heads, positions, head_dim]`.
 #[derive(Debug)]
 pub struct KvCache {
     keys: Vec<Tensor<3>>,
@@ -588,10 +589,15 @@ impl Transformer {
     /// A key/value cache for one sequence, allocated once at full context.
     pub fn new_cache(&self) -> KvCache {
         let c = &self.config;
-        let zeros = || Tensor::<3>::zeros([c.num_kv_heads, self.context, c.head_dim], &self.device);
+        let zeros = |shape: [usize; 3]| Tensor::<3>::zeros(shape, &self.device);
+        let (kv_heads, d) = (c.num_kv_heads, c.head_dim);
         KvCache {
-            keys: (0..c.num_layers).map(|_| zeros()).collect(),
-            values: (0..c.num_layers).map(|_| zeros()).collect(),
+            keys: (0..c.num_layers)
+                .map(|_| zeros([kv_heads, d, self.context]))
+                .collect(),
+            values: (0..c.num_layers)
+                .map(|_| zeros([kv_heads, self.context, d]))
+                .collect(),
             len: 0,
             capacity: self.context,
         }
@@ -722,20 +728,19 @@ impl Transformer {
         let q = self.rope.apply(q, start);
         let k = self.rope.apply(k, start);
 
-        // Write this step's keys and values into the cache: [kv_heads, pos, head_dim].
         let end = start + n;
-        let keys = keys.slice_assign([0..kv_heads, start..end, 0..head_dim], k.swap_dims(0, 1));
+        // Keys are cached transposed, [kv_heads, head_dim, pos], so the
+        // scores need no transposed copy of the cache.
+        let keys = keys.slice_assign([0..kv_heads, 0..head_dim, start..end], k.permute([1, 2, 0]));
         let values = values.slice_assign([0..kv_heads, start..end, 0..head_dim], v.swap_dims(0, 1));
-        let k_all = keys.clone().slice([0..kv_heads, 0..end, 0..head_dim]);
+        let k_all = keys.clone().slice([0..kv_heads, 0..head_dim, 0..end]);
         let v_all = values.clone().slice([0..kv_heads, 0..end, 0..head_dim]);
 
         // Group query heads by the key/value head they share:
         // [n, heads, d] → [heads, n, d] → [kv_heads, group · n, d].
         let group = heads / kv_heads;
         let q = q.swap_dims(0, 1).reshape([kv_heads, group * n, head_dim]);
-        let scores = q
-            .matmul(k_all.swap_dims(1, 2))
-            .mul_scalar(1.0 / (head_dim as f32).sqrt());
+        let scores = q.matmul(k_all).mul_scalar(1.0 / (head_dim as f32).sqrt());
         let scores = match mask {
             Some(m) => scores.mask_fill(m, f32::NEG_INFINITY),
             None => scores,

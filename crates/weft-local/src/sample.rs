@@ -104,8 +104,14 @@ impl Sampler {
         allowed: Option<&mut dyn FnMut(u32) -> bool>,
     ) -> Option<u32> {
         self.penalise_repeats(logits, history);
-        if self.params.is_greedy() && allowed.is_none() {
-            return argmax(logits);
+        let mut allowed = allowed;
+        if self.params.is_greedy() {
+            // Usually the most likely token is allowed: no need to rank the
+            // whole vocabulary.
+            let best = argmax(logits)?;
+            if allowed.as_mut().is_none_or(|allowed| allowed(best)) {
+                return Some(best);
+            }
         }
         let mut candidates = ranked(logits);
         if let Some(allowed) = allowed {

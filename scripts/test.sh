@@ -29,6 +29,11 @@ echo "== build tests"
 # binary instead of building burn a second time under other features.
 cargo test --workspace --locked --no-run
 
+echo "== build the local model for browsers (wasm32-unknown-unknown)"
+# The browser copilot stands on this: weft-local with burn's WebGPU backend,
+# every tensor read async.
+cargo build -p weft-local --target wasm32-unknown-unknown --locked
+
 echo "== local-model fixtures and reference"
 # The independent numpy reference the local-model tests compare against.
 venv="${CARGO_TARGET_DIR:-target}/ref-venv"

@@ -100,6 +100,9 @@ fn for_row_chunks(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Syn
             .for_each(|(i, chunk)| f(i * ROWS_PER_TASK, chunk));
         return;
     }
+    // A browser tab has one thread here: every row in one task.
+    #[cfg(target_arch = "wasm32")]
+    let _ = n;
     f(0, out);
 }
 
@@ -121,9 +124,11 @@ impl Job<'_> {
     // above the call.
     #[allow(unsafe_code)]
     fn rows(&self, first_row: usize, out: &mut [f32]) {
+        if self.portable {
+            return self.portable_rows(first_row, out);
+        }
         #[cfg(target_arch = "x86_64")]
-        if !self.portable
-            && std::is_x86_feature_detected!("avx2")
+        if std::is_x86_feature_detected!("avx2")
             && std::is_x86_feature_detected!("fma")
             && std::is_x86_feature_detected!("f16c")
         {

@@ -195,6 +195,11 @@ fn print_table(model: &Path, settings: BenchSettings, threads: usize, rows: &[Ro
             row.peak_rss.map(mib).unwrap_or_else(|| "-".into())
         );
     }
+    println!();
+    for row in rows {
+        let shown: Vec<String> = row.tokens.iter().take(16).map(u32::to_string).collect();
+        println!("{}: greedy tokens {} ...", row.engine, shown.join(" "));
+    }
     if let [ours, peer, ..] = rows {
         println!(
             "{:<48} {:>13.2}× {:>12.2}× {:>10}",
@@ -213,7 +218,7 @@ fn print_table(model: &Path, settings: BenchSettings, threads: usize, rows: &[Ro
             .take_while(|(a, b)| a == b)
             .count();
         let compared = ours.tokens.len().min(peer.tokens.len());
-        println!("\ngreedy tokens: the first {same} of {compared} are the same in both engines");
+        println!("greedy tokens: the first {same} of {compared} are the same in both engines");
         if same < compared {
             println!(
                 "  first difference at token {same}: weft {} vs llama.cpp {}",

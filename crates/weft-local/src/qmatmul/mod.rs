@@ -326,19 +326,12 @@ mod tests {
 
     #[test]
     fn every_type_matches_the_dequantized_product() {
-        let types = [
-            GgmlType::F32,
-            GgmlType::F16,
-            GgmlType::BF16,
-            GgmlType::Q4_0,
-            GgmlType::Q4_1,
-            GgmlType::Q5_0,
-            GgmlType::Q5_1,
-            GgmlType::Q8_0,
-            GgmlType::Q4_K,
-            GgmlType::Q5_K,
-            GgmlType::Q6_K,
-        ];
+        // Every type the decoders support.
+        let types: Vec<GgmlType> = (0..64)
+            .filter_map(GgmlType::from_id)
+            .filter(|t| t.is_supported())
+            .collect();
+        assert_eq!(types.len(), 11, "{types:?}");
         // 1, 2 and 7 tokens cover decode, a partial tile, and a full tile plus a remainder;
         // 130 rows cover more than two row tasks.
         for (i, ty) in types.into_iter().enumerate() {

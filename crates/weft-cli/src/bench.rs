@@ -195,11 +195,6 @@ fn print_table(model: &Path, settings: BenchSettings, threads: usize, rows: &[Ro
             row.peak_rss.map(mib).unwrap_or_else(|| "-".into())
         );
     }
-    println!();
-    for row in rows {
-        let shown: Vec<String> = row.tokens.iter().take(16).map(u32::to_string).collect();
-        println!("{}: greedy tokens {} ...", row.engine, shown.join(" "));
-    }
     if let [ours, peer, ..] = rows {
         println!(
             "{:<48} {:>13.2}× {:>12.2}× {:>10}",
@@ -211,6 +206,13 @@ fn print_table(model: &Path, settings: BenchSettings, threads: usize, rows: &[Ro
                 _ => "-".into(),
             }
         );
+    }
+    println!();
+    for row in rows {
+        let shown: Vec<String> = row.tokens.iter().take(16).map(u32::to_string).collect();
+        println!("{}: greedy tokens {} ...", row.engine, shown.join(" "));
+    }
+    if let [ours, peer, ..] = rows {
         let same = ours
             .tokens
             .iter()

@@ -86,7 +86,7 @@ pub fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
         "measuring Weft ({backend:?}, {} thread(s)) ...",
         args.threads
     );
-    let ours: Throughput = measure_model(&model, settings, args.threads)?;
+    let ours: Throughput = measure_model(&model, &prompt, settings, args.threads)?;
     let mut rows = vec![Row {
         engine: format!("weft ({})", backend_label(backend)),
         prefill: ours.prefill_tokens_per_second,

@@ -99,11 +99,12 @@ pub async fn measure(
     })
 }
 
-/// [`measure`] on a loaded model's session with [`bench_prompt`], its CPU
-/// work on a pool of `threads` threads.
+/// [`measure`] of `prompt` on a loaded model's session, its CPU work on a
+/// pool of `threads` threads.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn measure_model(
     model: &LocalModel,
+    prompt: &[u32],
     settings: BenchSettings,
     threads: usize,
 ) -> Result<Throughput, GenerateError> {
@@ -111,11 +112,10 @@ pub fn measure_model(
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| GenerateError::Backend(format!("cannot start {threads} threads: {e}")))?;
-    let prompt = bench_prompt(model.tokenizer(), settings.prompt_tokens);
     pool.install(|| {
         futures::executor::block_on(async {
             let mut session = model.session().lock().await;
-            measure(&mut session, &prompt, settings).await
+            measure(&mut session, prompt, settings).await
         })
     })
 }

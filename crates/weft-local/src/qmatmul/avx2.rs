@@ -54,7 +54,7 @@ struct Block {
 
 /// 32-weight blocks. Since `Σ (d·q + m)·x = d·Σ q·x + m·Σ x`, the codes
 /// multiply the activations directly and each block adds its offset times
-/// the activations' block sum, computed once per call. A decoded block is
+/// the activations' block sum, computed once per product. A decoded block is
 /// reused across a tile of tokens.
 ///
 /// The inner loops walk raw pointers: with bounds checks in them the
@@ -70,14 +70,7 @@ fn vector_blocks<const B: usize>(
     decode: impl Fn(*const u8) -> Block,
 ) {
     let per_row = job.cols / 32;
-    // Σ x over each 32-wide block of each token.
-    let x_sums: Vec<f32> = job
-        .x
-        .as_chunks::<32>()
-        .0
-        .iter()
-        .map(|b| b.iter().sum())
-        .collect();
+    let x_sums = job.x_block_sums();
     assert!(
         job.cols.is_multiple_of(32)
             && job.row_len == per_row * B

@@ -23,6 +23,9 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
+
 use crate::quant::{
     GgmlType, QuantError, QuantizedMatrix, dequantize_block_q4_0, dequantize_block_q4_1,
     dequantize_block_q4_k, dequantize_block_q5_0, dequantize_block_q5_1, dequantize_block_q5_k,
@@ -73,6 +76,8 @@ fn product(
         x,
         n,
         portable,
+        #[cfg(target_arch = "x86_64")]
+        x_block_sums: OnceLock::new(),
     };
     for_row_chunks(&mut transposed, n, |first_row, out| {
         job.rows(first_row, out)
@@ -116,9 +121,22 @@ struct Job<'a> {
     n: usize,
     /// Skip the CPU-specific kernels.
     portable: bool,
+    /// `Σ x` over each 32-wide block of each token, computed once per
+    /// product by the first row task that needs it (the AVX2 kernels).
+    #[cfg(target_arch = "x86_64")]
+    x_block_sums: OnceLock<Vec<f32>>,
 }
 
 impl Job<'_> {
+    /// `Σ x` over each 32-wide block of each token, `[n, cols / 32]`.
+    #[cfg(target_arch = "x86_64")]
+    fn x_block_sums(&self) -> &[f32] {
+        self.x_block_sums.get_or_init(|| {
+            let (blocks, _) = self.x.as_chunks::<32>();
+            blocks.iter().map(|b| b.iter().sum()).collect()
+        })
+    }
+
     /// Fills `out` (`n` values per row) for rows `first_row..`.
     // Calling the AVX2 kernels is sound only after the CPU check right
     // above the call.

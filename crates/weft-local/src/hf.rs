@@ -22,7 +22,7 @@ use safetensors::tensor::Metadata;
 use serde_json::Value;
 
 use crate::quant::{GgmlType, QuantizedMatrix};
-use crate::weights::{F32Tensor, WeightSource};
+use crate::weights::{F32Tensor, WeightSource, matrix_dims};
 use crate::{Architecture, LoadError, ModelConfig};
 
 /// The configuration file every model directory has.
@@ -166,13 +166,7 @@ impl WeightSource for HfWeights {
                 });
             }
         };
-        let &[rows, cols] = entry.shape.as_slice() else {
-            return Err(LoadError::ShapeMismatch {
-                tensor: name.to_string(),
-                found: entry.shape.clone(),
-                expected: vec![0, 0],
-            });
-        };
+        let (rows, cols) = matrix_dims(name, &entry.shape)?;
         QuantizedMatrix::new(ty, rows, cols, entry.read()?).map_err(|e| LoadError::Safetensors {
             file: entry.file.display().to_string(),
             message: format!("tensor `{name}`: {e}"),

@@ -50,15 +50,19 @@ pub trait WeightSource {
     /// layout. The default widens [`WeightSource::load_f32`] to an f32 matrix.
     fn load_matrix(&self, name: &str) -> Result<QuantizedMatrix, LoadError> {
         let t = self.load_f32(name)?;
-        let &[rows, cols] = t.shape.as_slice() else {
-            return Err(LoadError::ShapeMismatch {
-                tensor: name.to_string(),
-                found: t.shape,
-                expected: vec![0, 0],
-            });
-        };
+        let (rows, cols) = matrix_dims(name, &t.shape)?;
         let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
         QuantizedMatrix::new(GgmlType::F32, rows, cols, bytes)
-            .map_err(|e| LoadError::Gguf(format!("tensor `{name}`: {e}")))
+            .map_err(|e| LoadError::Config(format!("tensor `{name}`: {e}")))
+    }
+}
+
+/// The rows and columns of tensor `name`, which must be 2-D.
+pub(crate) fn matrix_dims(name: &str, shape: &[usize]) -> Result<(usize, usize), LoadError> {
+    match *shape {
+        [rows, cols] => Ok((rows, cols)),
+        _ => Err(LoadError::Config(format!(
+            "tensor `{name}` has shape {shape:?}, but a matrix has two dimensions"
+        ))),
     }
 }

@@ -21,6 +21,7 @@ use weft_local::generate::Session;
 use weft_local::gguf::{GgufFile, GgufWeights};
 use weft_local::hf::HfWeights;
 use weft_local::model::{Transformer, WeightLayout};
+use weft_local::sample::argmax;
 use weft_local::weights::WeightSource;
 
 /// The ChatML prompt "What is the capital of France?" with SmolLM2's default
@@ -99,12 +100,6 @@ fn reference_greedy(model: &Path, tokens: &[u32], n: usize) -> Vec<u32> {
         .collect()
 }
 
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
-}
-
 /// Compares every position's logits; returns max |Δ| and asserts top-1
 /// agreement everywhere.
 fn compare_logits(ours: &[f32], reference: &ReferenceLogits, label: &str) -> f32 {
@@ -158,7 +153,7 @@ fn our_greedy(model: Arc<Transformer>, prompt: &[u32], n: usize) -> Vec<u32> {
         let (mut logits, _) = session.prefill(prompt).await.expect("prefill");
         let mut out = Vec::new();
         for _ in 0..n {
-            let token = argmax(&logits) as u32;
+            let token = argmax(&logits).expect("finite logits");
             out.push(token);
             logits = session.step(token).await.expect("step");
         }

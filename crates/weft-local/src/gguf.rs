@@ -12,10 +12,14 @@
 //!    a `u64` offset into the data section;
 //! 4. padding to `general.alignment` (default 32), then the data section.
 //!
-//! [`GgufFile`] reads all of it and checks every count, length and offset
+//! [`GgufFile`] reads the header and checks every count, length and offset
 //! against the file before using it, so a truncated or corrupt file is a
 //! [`LoadError::Gguf`] naming what was being read and where, never a panic or
-//! a huge allocation. [`GgufWeights`] puts a [`WeightSource`] over a model
+//! a huge allocation. The data section stays where it is: a file opened with
+//! [`GgufFile::read`] or [`GgufFile::from_source`] reads each tensor's bytes
+//! only when that tensor is loaded, so loading never holds the whole file and
+//! the model's copy of it at once (a [`ByteSource`] is how a browser hands
+//! over a file kept in its storage). [`GgufWeights`] puts a [`WeightSource`] over a model
 //! file: it builds the [`ModelConfig`] from the metadata and serves tensors
 //! under their canonical Hugging Face names.
 //!
@@ -33,8 +37,12 @@
 //! half-split layout. `qwen2` and `qwen3` files are converted without the
 //! permutation and are served as stored.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weft_model::model::{MaybeSend, MaybeSync};
 
 use crate::quant::{self, GgmlType, QuantError, QuantizedMatrix};
 use crate::weights::{F32Tensor, WeightSource};
@@ -369,24 +377,170 @@ pub struct GgufFile {
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
     data_start: usize,
-    bytes: Vec<u8>,
+    storage: Storage,
 }
 
-impl GgufFile {
-    /// Reads and parses the file at `path` (the whole file is read into
-    /// memory).
-    pub fn read(path: impl AsRef<Path>) -> Result<Self, LoadError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(bytes)
+/// Random access to the bytes of a model file that is not (all) in memory:
+/// a file on disk, or a file in a browser's storage.
+pub trait ByteSource: MaybeSend + MaybeSync {
+    /// The file's length in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    /// Parses a GGUF file from its bytes.
+    /// Exactly `len` bytes starting at `offset`.
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+
+    /// What the bytes are (a path or a URL), for error messages.
+    fn name(&self) -> String;
+}
+
+/// A file on disk, read at offsets.
+#[derive(Debug)]
+pub struct FileSource {
+    path: PathBuf,
+    file: std::sync::Mutex<std::fs::File>,
+    len: u64,
+}
+
+impl FileSource {
+    /// Opens the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let path = path.as_ref().to_path_buf();
+        let io = |source| LoadError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        Ok(Self {
+            file: std::sync::Mutex::new(file),
+            len,
+            path,
+        })
+    }
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("an earlier read of this file panicked"))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut out = vec![0u8; len];
+        file.read_exact(&mut out)?;
+        Ok(out)
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Where a parsed file's data section lives.
+#[derive(Clone)]
+enum Storage {
+    /// The whole file, in memory.
+    Memory(Vec<u8>),
+    /// Read tensor by tensor when loaded.
+    Source(Arc<dyn ByteSource>),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Memory(bytes) => write!(f, "Memory({} bytes)", bytes.len()),
+            Storage::Source(source) => write!(f, "Source({})", source.name()),
+        }
+    }
+}
+
+/// How much of a file [`GgufFile::from_source`] reads first when looking for
+/// the end of the header; it doubles until the header fits.
+const FIRST_HEADER_READ: usize = 1 << 20;
+
+impl GgufFile {
+    /// Opens and parses the file at `path`. Only the header is read now;
+    /// each tensor is read from the file when it is loaded.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::from_source(Arc::new(FileSource::open(path)?))
+    }
+
+    /// Parses a GGUF file from its bytes, all in memory.
     pub fn parse(bytes: Vec<u8>) -> Result<Self, LoadError> {
-        let mut r = Reader::new(&bytes);
+        let file_len = bytes.len() as u64;
+        let header = Header::parse(&bytes, file_len)?;
+        Ok(header.into_file(Storage::Memory(bytes)))
+    }
+
+    /// Parses the header of the file behind `source`, reading a growing
+    /// prefix until the whole header is in it; tensor data is read from
+    /// `source` later, one tensor at a time.
+    pub fn from_source(source: Arc<dyn ByteSource>) -> Result<Self, LoadError> {
+        let file_len = source.len();
+        let mut want = FIRST_HEADER_READ;
+        loop {
+            let len = usize::try_from(file_len).unwrap_or(usize::MAX).min(want);
+            let prefix = source
+                .read_at(0, len)
+                .map_err(|e| source_error(source.as_ref(), e))?;
+            match Header::parse(&prefix, file_len) {
+                Ok(header) => return Ok(header.into_file(Storage::Source(source))),
+                // The header may simply run past the prefix: read more,
+                // until the prefix is the whole file.
+                Err(_) if (len as u64) < file_len => want = want.saturating_mul(2),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// An I/O error reading `source`.
+fn source_error(source: &dyn ByteSource, e: std::io::Error) -> LoadError {
+    LoadError::Io {
+        path: PathBuf::from(source.name()),
+        source: e,
+    }
+}
+
+/// Everything in a GGUF file before its data section.
+struct Header {
+    version: u32,
+    alignment: usize,
+    metadata: Vec<(String, MetaValue)>,
+    metadata_index: HashMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+    data_start: usize,
+}
+
+impl Header {
+    fn into_file(self, storage: Storage) -> GgufFile {
+        GgufFile {
+            version: self.version,
+            alignment: self.alignment,
+            metadata: self.metadata,
+            metadata_index: self.metadata_index,
+            tensors: self.tensors,
+            tensor_index: self.tensor_index,
+            data_start: self.data_start,
+            storage,
+        }
+    }
+
+    /// Parses the header from `bytes`, a prefix of a file of `file_len`
+    /// bytes, checking every tensor's extent against the whole file.
+    fn parse(bytes: &[u8], file_len: u64) -> Result<Self, LoadError> {
+        let mut r = Reader::new(bytes);
 
         let magic = r.bytes(4, || "the magic number".into())?;
         if magic != GGUF_MAGIC {
@@ -469,7 +623,9 @@ impl GgufFile {
         }
 
         let data_start = r.pos.next_multiple_of(alignment);
-        let data_len = bytes.len().saturating_sub(data_start);
+        let data_len = usize::try_from(file_len)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(data_start);
         for t in &tensors {
             let end = t.offset.checked_add(t.n_bytes);
             if end.is_none_or(|end| end > data_len) {
@@ -492,10 +648,11 @@ impl GgufFile {
             tensors,
             tensor_index,
             data_start,
-            bytes,
         })
     }
+}
 
+impl GgufFile {
     /// The format version (2 or 3).
     pub fn version(&self) -> u32 {
         self.version
@@ -602,16 +759,24 @@ impl GgufFile {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
-    /// The raw encoded bytes of a tensor.
-    pub fn tensor_bytes(&self, name: &str) -> Result<&[u8], LoadError> {
+    /// The raw encoded bytes of a tensor: borrowed from a file in memory,
+    /// read from the file's source otherwise.
+    pub fn tensor_bytes(&self, name: &str) -> Result<Cow<'_, [u8]>, LoadError> {
         let info = self
             .tensor_info(name)
             .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
         // Bounds were checked by `parse`; `get` keeps this panic-free anyway.
         let start = self.data_start + info.offset;
-        self.bytes
-            .get(start..start + info.n_bytes)
-            .ok_or_else(|| gguf_err(format!("tensor data out of bounds for tensor `{name}`")))
+        match &self.storage {
+            Storage::Memory(bytes) => bytes
+                .get(start..start + info.n_bytes)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| gguf_err(format!("tensor data out of bounds for tensor `{name}`"))),
+            Storage::Source(source) => source
+                .read_at(start as u64, info.n_bytes)
+                .map(Cow::Owned)
+                .map_err(|e| source_error(source.as_ref(), e)),
+        }
     }
 
     /// A tensor decoded to f32, shaped outermost first.
@@ -620,8 +785,8 @@ impl GgufFile {
         let info = self
             .tensor_info(name)
             .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
-        let data =
-            quant::dequantize(info.ty, bytes, info.n_elements()).map_err(|e| quant_err(name, e))?;
+        let data = quant::dequantize(info.ty, &bytes, info.n_elements())
+            .map_err(|e| quant_err(name, e))?;
         Ok(F32Tensor {
             shape: info.shape(),
             data,
@@ -637,7 +802,8 @@ impl GgufFile {
             .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
         let cols = info.ne.first().copied().unwrap_or(1);
         let rows = info.ne.iter().skip(1).product();
-        QuantizedMatrix::new(info.ty, rows, cols, bytes.to_vec()).map_err(|e| quant_err(name, e))
+        QuantizedMatrix::new(info.ty, rows, cols, bytes.into_owned())
+            .map_err(|e| quant_err(name, e))
     }
 }
 
@@ -1098,7 +1264,7 @@ pub struct GgufWeights {
 }
 
 impl GgufWeights {
-    /// Reads the model file at `path`.
+    /// Opens the model file at `path` (tensors are read as they load).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         Self::new(GgufFile::read(path)?)
     }

@@ -1160,3 +1160,80 @@ fn hf_qwen3_and_defaults() {
     let err = HfWeights::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("num_hidden_layers"), "{err}");
 }
+
+/// A file in memory behind [`gguf::ByteSource`], recording every read.
+struct RecordingSource {
+    bytes: Vec<u8>,
+    reads: std::sync::Mutex<Vec<(u64, usize)>>,
+}
+
+impl gguf::ByteSource for RecordingSource {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.reads.lock().unwrap().push((offset, len));
+        let start = offset as usize;
+        self.bytes
+            .get(start..start + len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| std::io::Error::other("read past the end"))
+    }
+
+    fn name(&self) -> String {
+        "recording".into()
+    }
+}
+
+#[test]
+fn a_source_is_read_header_first_then_tensor_by_tensor() {
+    // A header longer than the first read (1 MiB) makes the prefix grow.
+    let long = "x".repeat(3 << 20);
+    let bytes = Builder::new()
+        .kv_str("general.long", &long)
+        .f32_tensor("a", &[8])
+        .f32_tensor("b", &[4, 2])
+        .build();
+    let in_memory = GgufFile::parse(bytes.clone()).unwrap();
+    let source = std::sync::Arc::new(RecordingSource {
+        bytes,
+        reads: Default::default(),
+    });
+    let file_len = source.bytes.len();
+    let file = GgufFile::from_source(source.clone()).unwrap();
+    assert_eq!(file.get_str("general.long"), Some(long.as_str()));
+    assert_eq!(file.data_offset(), in_memory.data_offset());
+    let header_reads = source.reads.lock().unwrap().clone();
+    assert_eq!(
+        header_reads.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [1 << 20, 2 << 20, file_len],
+        "the prefix doubles until the header fits, capped at the file's length"
+    );
+
+    for name in ["a", "b"] {
+        assert_eq!(
+            file.tensor_f32(name).unwrap(),
+            in_memory.tensor_f32(name).unwrap()
+        );
+    }
+    let info = file.tensor_info("b").unwrap();
+    let last = *source.reads.lock().unwrap().last().unwrap();
+    assert_eq!(
+        last,
+        ((file.data_offset() + info.offset) as u64, info.n_bytes),
+        "a tensor is one read of exactly its bytes"
+    );
+}
+
+#[test]
+fn a_source_that_is_cut_short_names_the_truncation() {
+    let bytes = Builder::new().f32_tensor("a", &[64]).build();
+    let cut = bytes[..bytes.len() - 8].to_vec();
+    let source = std::sync::Arc::new(RecordingSource {
+        bytes: cut,
+        reads: Default::default(),
+    });
+    let err = GgufFile::from_source(source).unwrap_err().to_string();
+    assert!(err.contains("out of bounds for tensor `a`"), "{err}");
+}

@@ -9,7 +9,9 @@
 //! Each figure is the median over the runs; every run starts from an empty
 //! cache.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 #[cfg(not(target_arch = "wasm32"))]
 use crate::LocalModel;

@@ -647,8 +647,9 @@ struct Moment {
 
 impl Moment {
     fn now() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        // web-time: std's clock panics in a browser.
+        let secs = web_time::SystemTime::now()
+            .duration_since(web_time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         Self {

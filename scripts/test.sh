@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and test of Weft, with all set-up on a fresh machine:
-# formatting, clippy (host and guests), the guest components, unit and
-# integration tests. `.ci/run` calls exactly this.
+# formatting, clippy (host, guests, browser bindings), the guest components,
+# unit and integration tests, and the browser copilot in headless Chromium.
+# `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -29,10 +30,8 @@ echo "== build tests"
 # binary instead of building burn a second time under other features.
 cargo test --workspace --locked --no-run
 
-echo "== build the local model for browsers (wasm32-unknown-unknown)"
-# The browser copilot stands on this: weft-local with burn's WebGPU backend,
-# every tensor read async.
-cargo build -p weft-local --target wasm32-unknown-unknown --locked
+echo "== clippy (browser bindings, wasm32-unknown-unknown)"
+cargo clippy -p weft-web --target wasm32-unknown-unknown --locked -- -D warnings
 
 echo "== local-model fixtures and reference"
 # The independent numpy reference the local-model tests compare against.
@@ -49,3 +48,12 @@ export WEFT_SMOLLM2_GGUF
 
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== browser copilot: build (scripts/build-web.sh) and tests in headless Chromium"
+# The page's model layer (weft-web: weft-local on WebGPU, the providers on
+# fetch), the components transpiled by jco, and the fixture's weights.
+scripts/build-web.sh
+scripts/setup-browser.sh
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+(cd web && WEFT_BIN="$target/debug/weft" npm test)

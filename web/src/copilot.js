@@ -237,6 +237,10 @@ window.weft = {
     await ensureModel();
     return worker.call('bench', { promptTokens, decodeTokens, runs });
   },
+  greedy: async (promptTokens, decodeTokens) => {
+    await ensureModel();
+    return worker.call('greedy', { promptTokens, decodeTokens });
+  },
   state: (component) => host.stateOf(component),
   ready: start().catch((e) => {
     notice(`The copilot could not start: ${e.message ?? e}`, 'error');

@@ -15,12 +15,13 @@ await init();
 let model = null;
 let remoteBaseUrl = null;
 
-/** Why WebGPU cannot be used here, or null when it can. */
-async function webgpuProblem() {
-  if (!('gpu' in navigator)) return 'this browser has no WebGPU (navigator.gpu is missing)';
+/** Why WebGPU cannot be used here (`problem`), or the adapter it offers. */
+async function webgpuAdapter() {
+  if (!('gpu' in navigator)) return { problem: 'this browser has no WebGPU (navigator.gpu is missing)' };
   const adapter = await navigator.gpu.requestAdapter().catch(() => null);
-  if (!adapter) return 'WebGPU is present but offers no adapter (it may be disabled or blocked for this GPU)';
-  return null;
+  if (!adapter) return { problem: 'WebGPU is present but offers no adapter (it may be disabled or blocked for this GPU)' };
+  const { vendor, architecture, device, description } = adapter.info ?? {};
+  return { problem: null, adapter: { vendor, architecture, device, description } };
 }
 
 /**
@@ -43,14 +44,12 @@ async function corsDiagnosis(baseUrl) {
 
 const ops = {
   async webgpu() {
-    return { problem: await webgpuProblem() };
+    return webgpuAdapter();
   },
 
   async loadLocal({ url, name, backend, context }, progress) {
-    if (backend === 'webgpu') {
-      const problem = await webgpuProblem();
-      if (problem) throw new Error(`cannot use WebGPU: ${problem}`);
-    }
+    const gpu = backend === 'webgpu' ? await webgpuAdapter() : null;
+    if (gpu?.problem) throw new Error(`cannot use WebGPU: ${gpu.problem}`);
     const file = await cachedWeights(url, name, progress);
     const handle = await file.createSyncAccessHandle();
     const size = handle.getSize();
@@ -72,7 +71,9 @@ const ops = {
       handle.close();
     }
     remoteBaseUrl = null;
-    return { provider: model.provider, details: JSON.parse(model.details), loadMs: performance.now() - started };
+    const details = JSON.parse(model.details);
+    if (gpu) details.device.adapter_info = gpu.adapter; // browsers leave wgpu's adapter name empty
+    return { provider: model.provider, details, loadMs: performance.now() - started };
   },
 
   async connect({ settings, apiKey }) {
@@ -105,6 +106,11 @@ const ops = {
   async bench({ promptTokens, decodeTokens, runs }) {
     if (!model) throw new Error('no model is loaded');
     return JSON.parse(await model.bench(promptTokens, decodeTokens, runs));
+  },
+
+  async greedy({ promptTokens, decodeTokens }) {
+    if (!model) throw new Error('no model is loaded');
+    return JSON.parse(await model.greedy(promptTokens, decodeTokens));
   },
 
   async validate({ schema, args }) {

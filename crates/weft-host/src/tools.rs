@@ -100,27 +100,9 @@ impl ToolComponent {
         let Some(validator) = self.validators.get(tool) else {
             return Ok(());
         };
-        // Valid arguments are the common case: check without collecting errors.
-        if validator.is_valid(&value) {
-            return Ok(());
-        }
-        let problems: Vec<String> = validator
-            .iter_errors(&value)
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                let field = if path.is_empty() {
-                    "(root)".to_string()
-                } else {
-                    format!("`{path}`")
-                };
-                format!("{field}: {e}")
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ToolError::InvalidArguments(problems.join("; ")))
+        match weft_providers::schema::argument_problems(validator, &value) {
+            None => Ok(()),
+            Some(problems) => Err(ToolError::InvalidArguments(problems)),
         }
     }
 }

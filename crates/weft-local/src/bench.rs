@@ -101,6 +101,47 @@ pub async fn measure(
     })
 }
 
+/// One greedy generation, timed: what a page shows first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreedyRun {
+    /// The greedy tokens after `prompt`.
+    pub generated: Vec<u32>,
+    /// From the start of the prefill to the first generated token.
+    pub first_token: Duration,
+    /// The whole generation.
+    pub total: Duration,
+}
+
+/// Prefills `prompt` on a fresh `session` and decodes `n` greedy tokens,
+/// once and untimed by warm-up: the cost a user meets, shader compilation
+/// included on a GPU.
+pub async fn greedy_once(
+    session: &mut Session,
+    prompt: &[u32],
+    n: usize,
+) -> Result<GreedyRun, GenerateError> {
+    session.reset();
+    let started = Instant::now();
+    let (mut logits, _) = session.prefill(prompt).await?;
+    let mut generated = Vec::with_capacity(n);
+    let mut first_token = Duration::ZERO;
+    for i in 0..n {
+        let token = argmax(&logits).ok_or(GenerateError::Constrained)?;
+        generated.push(token);
+        if i == 0 {
+            first_token = started.elapsed();
+        }
+        if i + 1 < n {
+            logits = session.step(token).await?;
+        }
+    }
+    Ok(GreedyRun {
+        generated,
+        first_token,
+        total: started.elapsed(),
+    })
+}
+
 /// [`measure`] of `prompt` on a loaded model's session, its CPU work on a
 /// pool of `threads` threads.
 #[cfg(not(target_arch = "wasm32"))]

@@ -367,16 +367,11 @@ impl TensorInfo {
     }
 }
 
-/// A parsed GGUF file held in memory.
+/// A parsed GGUF file: its header in memory, its tensor data in memory or
+/// behind a [`ByteSource`].
 #[derive(Debug, Clone)]
 pub struct GgufFile {
-    version: u32,
-    alignment: usize,
-    metadata: Vec<(String, MetaValue)>,
-    metadata_index: HashMap<String, usize>,
-    tensors: Vec<TensorInfo>,
-    tensor_index: HashMap<String, usize>,
-    data_start: usize,
+    header: Header,
     storage: Storage,
 }
 
@@ -513,6 +508,7 @@ fn source_error(source: &dyn ByteSource, e: std::io::Error) -> LoadError {
 }
 
 /// Everything in a GGUF file before its data section.
+#[derive(Debug, Clone)]
 struct Header {
     version: u32,
     alignment: usize,
@@ -526,13 +522,7 @@ struct Header {
 impl Header {
     fn into_file(self, storage: Storage) -> GgufFile {
         GgufFile {
-            version: self.version,
-            alignment: self.alignment,
-            metadata: self.metadata,
-            metadata_index: self.metadata_index,
-            tensors: self.tensors,
-            tensor_index: self.tensor_index,
-            data_start: self.data_start,
+            header: self,
             storage,
         }
     }
@@ -655,28 +645,31 @@ impl Header {
 impl GgufFile {
     /// The format version (2 or 3).
     pub fn version(&self) -> u32 {
-        self.version
+        self.header.version
     }
 
     /// The data-section alignment.
     pub fn alignment(&self) -> usize {
-        self.alignment
+        self.header.alignment
     }
 
     /// Absolute byte offset of the data section (tensor offsets count from
     /// here).
     pub fn data_offset(&self) -> usize {
-        self.data_start
+        self.header.data_start
     }
 
     /// Every metadata entry in file order.
     pub fn metadata_entries(&self) -> impl Iterator<Item = (&str, &MetaValue)> {
-        self.metadata.iter().map(|(k, v)| (k.as_str(), v))
+        self.header.metadata.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The metadata value under `key`.
     pub fn metadata(&self, key: &str) -> Option<&MetaValue> {
-        self.metadata_index.get(key).map(|&i| &self.metadata[i].1)
+        self.header
+            .metadata_index
+            .get(key)
+            .map(|&i| &self.header.metadata[i].1)
     }
 
     /// An integer value under `key` that fits a `u32`, whatever integer type
@@ -687,34 +680,35 @@ impl GgufFile {
 
     /// A non-negative integer value under `key`.
     pub fn get_u64(&self, key: &str) -> Option<u64> {
-        self.metadata(key).and_then(MetaValue::as_u64)
+        self.header.metadata(key).and_then(MetaValue::as_u64)
     }
 
     /// An integer value under `key` that fits an `i64`.
     pub fn get_i64(&self, key: &str) -> Option<i64> {
-        self.metadata(key).and_then(MetaValue::as_i64)
+        self.header.metadata(key).and_then(MetaValue::as_i64)
     }
 
     /// A float value under `key` (`f32`, or `f64` narrowed).
     pub fn get_f32(&self, key: &str) -> Option<f32> {
-        self.metadata(key)
+        self.header
+            .metadata(key)
             .and_then(MetaValue::as_f64)
             .map(|v| v as f32)
     }
 
     /// A bool value under `key`.
     pub fn get_bool(&self, key: &str) -> Option<bool> {
-        self.metadata(key).and_then(MetaValue::as_bool)
+        self.header.metadata(key).and_then(MetaValue::as_bool)
     }
 
     /// A string value under `key`.
     pub fn get_str(&self, key: &str) -> Option<&str> {
-        self.metadata(key).and_then(MetaValue::as_str)
+        self.header.metadata(key).and_then(MetaValue::as_str)
     }
 
     /// An array value under `key`.
     pub fn get_array(&self, key: &str) -> Option<&MetaArray> {
-        self.metadata(key).and_then(MetaValue::as_array)
+        self.header.metadata(key).and_then(MetaValue::as_array)
     }
 
     /// An array of strings under `key` (e.g. `tokenizer.ggml.tokens`).
@@ -751,12 +745,15 @@ impl GgufFile {
 
     /// Every tensor in directory order.
     pub fn tensors(&self) -> &[TensorInfo] {
-        &self.tensors
+        &self.header.tensors
     }
 
     /// The directory entry of the tensor named `name`.
     pub fn tensor_info(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+        self.header
+            .tensor_index
+            .get(name)
+            .map(|&i| &self.header.tensors[i])
     }
 
     /// The raw encoded bytes of a tensor: borrowed from a file in memory,
@@ -766,7 +763,7 @@ impl GgufFile {
             .tensor_info(name)
             .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
         // Bounds were checked by `parse`; `get` keeps this panic-free anyway.
-        let start = self.data_start + info.offset;
+        let start = self.header.data_start + info.offset;
         match &self.storage {
             Storage::Memory(bytes) => bytes
                 .get(start..start + info.n_bytes)

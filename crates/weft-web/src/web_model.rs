@@ -10,7 +10,7 @@ use js_sys::{Function, Promise};
 use serde_json::{Value as Json, json};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use weft_local::bench::{BenchSettings, bench_prompt, measure};
+use weft_local::bench::{BenchSettings, bench_prompt, greedy_once, measure};
 use weft_local::gguf::GgufFile;
 use weft_local::{LoadOptions, LocalModel};
 use weft_model::{ChatRequest, Model, ModelError, StreamEvent, Usage};
@@ -264,6 +264,32 @@ impl WebModel {
             Ok(JsValue::from_str(&out.to_string()))
         })
     }
+
+    /// Generates `decode_tokens` greedy tokens after `prompt_tokens` tokens
+    /// of [`bench_prompt`], once, with no warm-up: the native build's
+    /// `weft bench` prompt, so its tokens can be compared. Resolves to
+    /// `{"prompt", "generated", "first_token_ms", "total_ms"}`.
+    pub fn greedy(&self, prompt_tokens: u32, decode_tokens: u32) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let Backing::Local(model) = &inner.backing else {
+                return Err(JsError::new("only the local model runs greedy generations").into());
+            };
+            let prompt = bench_prompt(model.tokenizer(), prompt_tokens as usize);
+            let mut session = model.session().lock().await;
+            let run = greedy_once(&mut session, &prompt, decode_tokens as usize)
+                .await
+                .map_err(|e| JsError::new(&format!("generation failed: {e}")))?;
+            session.reset();
+            let out = json!({
+                "prompt": prompt,
+                "generated": run.generated,
+                "first_token_ms": run.first_token.as_secs_f64() * 1e3,
+                "total_ms": run.total.as_secs_f64() * 1e3,
+            });
+            Ok(JsValue::from_str(&out.to_string()))
+        })
+    }
 }
 
 /// Streams one answer, forwarding every event to `on_event`.
@@ -321,21 +347,5 @@ pub fn validate_arguments(schema: &str, arguments: &str) -> Option<String> {
             ));
         }
     };
-    if validator.is_valid(&value) {
-        return None;
-    }
-    let problems: Vec<String> = validator
-        .iter_errors(&value)
-        .take(5)
-        .map(|e| {
-            let path = e.instance_path().to_string();
-            let field = if path.is_empty() {
-                "(root)".to_string()
-            } else {
-                format!("`{path}`")
-            };
-            format!("{field}: {e}")
-        })
-        .collect();
-    Some(problems.join("; "))
+    weft_providers::schema::argument_problems(&validator, &value)
 }

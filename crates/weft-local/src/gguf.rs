@@ -680,35 +680,34 @@ impl GgufFile {
 
     /// A non-negative integer value under `key`.
     pub fn get_u64(&self, key: &str) -> Option<u64> {
-        self.header.metadata(key).and_then(MetaValue::as_u64)
+        self.metadata(key).and_then(MetaValue::as_u64)
     }
 
     /// An integer value under `key` that fits an `i64`.
     pub fn get_i64(&self, key: &str) -> Option<i64> {
-        self.header.metadata(key).and_then(MetaValue::as_i64)
+        self.metadata(key).and_then(MetaValue::as_i64)
     }
 
     /// A float value under `key` (`f32`, or `f64` narrowed).
     pub fn get_f32(&self, key: &str) -> Option<f32> {
-        self.header
-            .metadata(key)
+        self.metadata(key)
             .and_then(MetaValue::as_f64)
             .map(|v| v as f32)
     }
 
     /// A bool value under `key`.
     pub fn get_bool(&self, key: &str) -> Option<bool> {
-        self.header.metadata(key).and_then(MetaValue::as_bool)
+        self.metadata(key).and_then(MetaValue::as_bool)
     }
 
     /// A string value under `key`.
     pub fn get_str(&self, key: &str) -> Option<&str> {
-        self.header.metadata(key).and_then(MetaValue::as_str)
+        self.metadata(key).and_then(MetaValue::as_str)
     }
 
     /// An array value under `key`.
     pub fn get_array(&self, key: &str) -> Option<&MetaArray> {
-        self.header.metadata(key).and_then(MetaValue::as_array)
+        self.metadata(key).and_then(MetaValue::as_array)
     }
 
     /// An array of strings under `key` (e.g. `tokenizer.ggml.tokens`).

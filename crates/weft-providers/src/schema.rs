@@ -512,6 +512,31 @@ pub fn validate_answer(text: &str, schema: Option<&Value>) -> Result<Value, Vec<
     }
 }
 
+/// Why `value` does not match `validator`'s schema: up to five problems,
+/// each naming its field (`(root)` or a JSON pointer in backticks), joined
+/// with `; `. `None` when it matches. Hosts use it to check tool arguments
+/// before a tool runs, natively and in the browser alike.
+pub fn argument_problems(validator: &jsonschema::Validator, value: &Value) -> Option<String> {
+    // Valid arguments are the common case: check without collecting errors.
+    if validator.is_valid(value) {
+        return None;
+    }
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .take(5)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            let field = if path.is_empty() {
+                "(root)".to_string()
+            } else {
+                format!("`{path}`")
+            };
+            format!("{field}: {e}")
+        })
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,29 +646,4 @@ mod tests {
         assert!(validate_answer("[1]", None).is_err());
         assert!(validate_answer("nope", None).is_err());
     }
-}
-
-/// Why `value` does not match `validator`'s schema: up to five problems,
-/// each naming its field (`(root)` or a JSON pointer in backticks), joined
-/// with `; `. `None` when it matches. Hosts use it to check tool arguments
-/// before a tool runs, natively and in the browser alike.
-pub fn argument_problems(validator: &jsonschema::Validator, value: &Value) -> Option<String> {
-    // Valid arguments are the common case: check without collecting errors.
-    if validator.is_valid(value) {
-        return None;
-    }
-    let problems: Vec<String> = validator
-        .iter_errors(value)
-        .take(5)
-        .map(|e| {
-            let path = e.instance_path().to_string();
-            let field = if path.is_empty() {
-                "(root)".to_string()
-            } else {
-                format!("`{path}`")
-            };
-            format!("{field}: {e}")
-        })
-        .collect();
-    (!problems.is_empty()).then(|| problems.join("; "))
 }

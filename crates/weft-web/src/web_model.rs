@@ -64,7 +64,7 @@ async fn webgpu() -> Result<(Device, Json), JsError> {
 /// What answers: the local model or a provider.
 enum Backing {
     Local(LocalModel),
-    Remote(Provider),
+    Remote(Box<Provider>),
 }
 
 struct Inner {
@@ -80,7 +80,7 @@ impl Inner {
     fn model(&self) -> &dyn Model {
         match &self.backing {
             Backing::Local(model) => model,
-            Backing::Remote(provider) => provider,
+            Backing::Remote(provider) => provider.as_ref(),
         }
     }
 
@@ -186,7 +186,7 @@ impl WebModel {
         });
         Ok(WebModel {
             inner: Rc::new(Inner {
-                backing: Backing::Remote(provider),
+                backing: Backing::Remote(Box::new(provider)),
                 provider: settings.provider,
                 details,
                 prices: PriceCatalog::bundled(),

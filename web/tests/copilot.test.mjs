@@ -205,7 +205,7 @@ describe('local model', () => {
     }
   });
 
-  test('without WebGPU the page says so and the CPU backend answers', async () => {
+  test('without WebGPU the page says so, and the agent answers on the CPU backend', async () => {
     const plain = await launch({ webgpu: false });
     try {
       const page = await openCopilot(await plain.newContext(), site.url);
@@ -214,6 +214,18 @@ describe('local model', () => {
       assert.ok(await page.$eval('option[value=local-webgpu]', (o) => o.disabled));
       const measured = await page.evaluate(([p, d]) => window.weft.greedy(p, d), [PROMPT, DECODE]);
       assert.deepEqual(measured.generated, native, 'browser CPU greedy tokens vs the native build');
+
+      // The agent component answers with the local model, streamed.
+      await ask(page, 'Who wrote it?');
+      const deltas = await page.evaluate(
+        () => window.weft.events.filter((e) => e.type === 'model-event' && 'text_delta' in e.event).length,
+      );
+      assert.ok(deltas > 3, `the local answer streamed in ${deltas} pieces`);
+      assert.ok((await page.locator('#conversation li.assistant').last().textContent()).trim().length > 0);
+      assert.equal(await page.textContent('#provider'), 'local/cpu · SmolLM2-135M-Instruct.Q4_1.gguf');
+      assert.ok(Number((await page.textContent('#tokens')).replace(',', '')) > 0);
+      assert.equal(await page.textContent('#cost'), '$0.000000', 'a local answer costs nothing');
+      await page.screenshot({ path: join(artifactsDir(), 'copilot-local-cpu.png'), fullPage: true });
     } finally {
       await plain.close();
     }

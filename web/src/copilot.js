@@ -204,7 +204,9 @@ async function start() {
   if (problem) {
     $('model').querySelector('[value=local-webgpu]').disabled = true;
     $('model').value = 'local-cpu';
-    notice(`WebGPU is not available: ${problem}. The local model runs on the CPU instead (slower), or choose a remote provider.`);
+    // Stays up while the page is open: it explains the fallback.
+    $('webgpu-status').hidden = false;
+    $('webgpu-status').textContent = `WebGPU is not available: ${problem}. The local model runs on the CPU instead (slower), or choose a remote provider.`;
   }
   $('model').addEventListener('change', () => {
     $('remote-settings').hidden = $('model').value !== 'remote';

@@ -209,7 +209,7 @@ describe('local model', () => {
     const plain = await launch({ webgpu: false });
     try {
       const page = await openCopilot(await plain.newContext(), site.url);
-      assert.match(await page.textContent('#notice'), /WebGPU is not available: .*runs on the CPU instead/);
+      assert.match(await page.textContent('#webgpu-status'), /WebGPU is not available: .*runs on the CPU instead/);
       assert.equal(await page.inputValue('#model'), 'local-cpu');
       assert.ok(await page.$eval('option[value=local-webgpu]', (o) => o.disabled));
       const measured = await page.evaluate(([p, d]) => window.weft.greedy(p, d), [PROMPT, DECODE]);
@@ -225,6 +225,8 @@ describe('local model', () => {
       assert.equal(await page.textContent('#provider'), 'local/cpu · SmolLM2-135M-Instruct.Q4_1.gguf');
       assert.ok(Number((await page.textContent('#tokens')).replace(',', '')) > 0);
       assert.equal(await page.textContent('#cost'), '$0.000000', 'a local answer costs nothing');
+      assert.ok(await page.isVisible('#webgpu-status'), 'the fallback stays explained');
+      assert.ok(!(await page.isVisible('#remote-settings')), 'remote settings only for the remote provider');
       await page.screenshot({ path: join(artifactsDir(), 'copilot-local-cpu.png'), fullPage: true });
     } finally {
       await plain.close();

@@ -185,6 +185,12 @@ async function send(question) {
 }
 
 async function start() {
+  if (typeof WebAssembly.Suspending !== 'function') {
+    throw new Error(
+      'this browser lacks JSPI (WebAssembly.Suspending), which lets the agent component wait for the model and ' +
+        'tools: use Chromium or Chrome 137 or later',
+    );
+  }
   worker = new ModelWorker();
   await worker.ready;
   host = new ComponentHost({

@@ -46,7 +46,8 @@ function wasiImports() {
 /** Whether `name` is in a policy list (`"*"` grants all). */
 const granted = (list = [], name) => list.includes('*') || list.includes(name);
 
-/** The per-run state of one component, with the host's size limit. */
+/** One component's state, with the host's size limit. On the page it lasts as long as the
+ * page: the conversation, so the key-value memory carries over between questions. */
 class ComponentState {
   constructor(limitBytes = 1 << 20) {
     this.values = new Map();

@@ -84,6 +84,17 @@ impl Inner {
         }
     }
 
+    /// The local model, or an error saying it alone can be `what`.
+    fn local(&self, what: &str) -> Result<&LocalModel, JsError> {
+        match &self.backing {
+            Backing::Local(model) => Ok(model),
+            Backing::Remote(_) => Err(JsError::new(&format!(
+                "only the local model can be {what}; this is {}",
+                self.provider
+            ))),
+        }
+    }
+
     /// The price of one answer in US dollars: zero for the local model,
     /// `None` when the catalog does not list the remote model.
     fn cost_usd(&self, usage: &Usage, model: &str) -> Option<f64> {
@@ -241,9 +252,7 @@ impl WebModel {
     pub fn bench(&self, prompt_tokens: u32, decode_tokens: u32, runs: u32) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let Backing::Local(model) = &inner.backing else {
-                return Err(JsError::new("only the local model can be benchmarked").into());
-            };
+            let model = inner.local("benchmarked")?;
             let prompt = bench_prompt(model.tokenizer(), prompt_tokens as usize);
             let settings = BenchSettings {
                 prompt_tokens: prompt.len(),
@@ -272,9 +281,7 @@ impl WebModel {
     pub fn greedy(&self, prompt_tokens: u32, decode_tokens: u32) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let Backing::Local(model) = &inner.backing else {
-                return Err(JsError::new("only the local model runs greedy generations").into());
-            };
+            let model = inner.local("asked for greedy generations")?;
             let prompt = bench_prompt(model.tokenizer(), prompt_tokens as usize);
             let mut session = model.session().lock().await;
             let run = greedy_once(&mut session, &prompt, decode_tokens as usize)

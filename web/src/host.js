@@ -160,7 +160,7 @@ export class ComponentHost {
       constructor(request) {
         this.queue = [];
         this.waiting = null;
-        this.finished = host.ask(request, (event) => this.push({ event })).then(
+        host.ask(request, (event) => this.push({ event })).then(
           (reply) => this.push({ reply }),
           (e) => this.push({ error: { transport: String(e?.message ?? e) } }),
         );

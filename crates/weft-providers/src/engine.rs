@@ -31,8 +31,10 @@ pub(crate) trait Wire: MaybeSend + MaybeSync + 'static {
     fn body(&self, core: &Core, plan: &Plan, stream: bool) -> Result<Value, ModelError>;
     /// Reads a complete (unstreamed) response body.
     fn parse(&self, core: &Core, body: &str) -> Result<ChatResponse, ModelError>;
+    /// How this format's streamed responses are decoded.
+    type Decoder: StreamDecoder;
     /// A decoder for a streamed response.
-    fn decoder(&self, core: &Core) -> Box<dyn StreamDecoder>;
+    fn decoder(&self, core: &Core) -> Self::Decoder;
 }
 
 /// A provider's configuration, resolved.

@@ -450,16 +450,6 @@ pub(crate) fn classify_inline_for(profile: &Profile, provider: &str, body: &str)
     classify_inline(provider, body)
 }
 
-/// True when a successful-looking body carries an error: a non-null
-/// `error`, or a non-zero MiniMax `base_resp.status_code`.
-pub(crate) fn body_has_error(v: &Value) -> bool {
-    v.get("error").is_some_and(|e| !e.is_null())
-        || v.get("base_resp")
-            .and_then(|b| b.get("status_code"))
-            .and_then(Value::as_i64)
-            .is_some_and(|c| c != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@
 //!
 //! - [`openai`]: OpenAI Chat Completions and the OpenAI-compatible family
 //!   (DeepSeek, Qwen, Kimi, GLM, MiniMax, Doubao, Ollama, vLLM, llama.cpp,
-//!   any base URL), each a *profile* of data;
+//!   any base URL), each a *profile* of data; its serde wire types
+//!   ([`openai::wire`]) are shared with Weft's OpenAI-compatible server;
 //! - [`anthropic`]: the Anthropic Messages API;
 //! - [`gemini`]: Gemini's native `generateContent`.
 //!
@@ -36,6 +37,7 @@ pub mod adapt;
 pub mod anthropic;
 pub mod catalog;
 pub mod config;
+mod de;
 mod engine;
 pub mod gemini;
 pub mod http_cassette;

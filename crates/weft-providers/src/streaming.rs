@@ -9,10 +9,13 @@
 use std::collections::VecDeque;
 
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use weft_model::model::{EventStream, MaybeSend};
 use weft_model::sse::{SseEvent, SseParser};
 use weft_model::types::{ModelError, StreamEvent};
 
+use crate::de::from_str_lenient;
+use crate::http_error::truncate;
 use crate::transport::ByteStream;
 
 /// What the driver should do after one SSE event.
@@ -24,14 +27,34 @@ pub(crate) enum Flow {
     End,
 }
 
+/// One data frame, as a decoder sees it next to its parsed chunk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame<'a> {
+    /// The SSE `event:` name, if the frame has one.
+    pub event: Option<&'a str>,
+    /// The `data:` text, trimmed (what an inline error is classified from).
+    pub data: &'a str,
+}
+
 /// A provider's stream decoder.
-pub(crate) trait StreamDecoder: MaybeSend {
+///
+/// The part every provider shares is [`StreamDecoder::handle`]: an empty
+/// data frame is skipped, the provider's end marker (`[DONE]`) ends the
+/// stream, anything else must be JSON (an error naming the provider and
+/// quoting the frame otherwise) and is read leniently into the provider's
+/// chunk type. The decoder only maps chunks.
+pub(crate) trait StreamDecoder: MaybeSend + 'static {
+    /// One data frame's JSON.
+    type Chunk: DeserializeOwned + Default;
+    /// A data frame that ends the stream and is not JSON (`[DONE]`).
+    const END_MARKER: Option<&'static str> = None;
     /// The provider's name, for messages.
     fn provider(&self) -> &str;
-    /// Handles one SSE event, queueing the events it produced.
-    fn handle(
+    /// Handles one parsed data frame, queueing the events it produced.
+    fn chunk(
         &mut self,
-        event: &SseEvent,
+        chunk: Self::Chunk,
+        frame: &Frame<'_>,
         out: &mut VecDeque<StreamEvent>,
     ) -> Result<Flow, ModelError>;
     /// True once the provider reported why generation ended, so a close of
@@ -39,18 +62,46 @@ pub(crate) trait StreamDecoder: MaybeSend {
     fn finished(&self) -> bool;
     /// Completes the answer: the remaining events, then `Done`.
     fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ModelError>;
+
+    /// Handles one SSE event: the shared JSON preamble, then
+    /// [`StreamDecoder::chunk`].
+    fn handle(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<Flow, ModelError> {
+        let data = event.data.trim();
+        if Self::END_MARKER == Some(data) {
+            return Ok(Flow::End);
+        }
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let chunk = from_str_lenient(data).map_err(|e| {
+            ModelError::Transport(format!(
+                "{}: invalid stream chunk ({e}): {}",
+                self.provider(),
+                truncate(data, 500)
+            ))
+        })?;
+        let frame = Frame {
+            event: event.event.as_deref(),
+            data,
+        };
+        self.chunk(chunk, &frame, out)
+    }
 }
 
-struct Driver {
+struct Driver<D> {
     body: ByteStream,
     parser: SseParser,
-    decoder: Option<Box<dyn StreamDecoder>>,
+    decoder: Option<D>,
     queue: VecDeque<StreamEvent>,
     error: Option<ModelError>,
     received: usize,
 }
 
-impl Driver {
+impl<D: StreamDecoder> Driver<D> {
     /// Feeds SSE events to the decoder; `true` once the stream is over.
     fn process(&mut self, events: Vec<SseEvent>) -> bool {
         for event in events {
@@ -131,7 +182,7 @@ impl Driver {
 }
 
 /// Turns a streamed body into an [`EventStream`] decoded by `decoder`.
-pub(crate) fn event_stream(body: ByteStream, decoder: Box<dyn StreamDecoder>) -> EventStream {
+pub(crate) fn event_stream<D: StreamDecoder>(body: ByteStream, decoder: D) -> EventStream {
     let driver = Driver {
         body,
         parser: SseParser::new(),

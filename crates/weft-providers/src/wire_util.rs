@@ -1,5 +1,6 @@
 //! Small helpers shared by the wire builders and parsers.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use weft_model::types::{ChatRequest, ModelError};
 
@@ -65,11 +66,25 @@ pub(crate) fn parse_json_text(what: &str, text: &str) -> Result<Value, ModelErro
         .map_err(|e| ModelError::Unsupported(format!("{what} is not valid JSON: {e}")))
 }
 
-/// An `f32` as the JSON number a person would write (`0.7`, not
-/// `0.699999988079071`).
-pub(crate) fn f32_json(x: f32) -> Option<Value> {
+/// An `f32` as the number a person would write (`0.7`, not
+/// `0.699999988079071`); `None` for what JSON cannot hold (NaN, infinity).
+pub(crate) fn f32_wire(x: f32) -> Option<f64> {
     let f: f64 = x.to_string().parse().unwrap_or(f64::from(x));
-    serde_json::Number::from_f64(f).map(Value::Number)
+    f.is_finite().then_some(f)
+}
+
+/// A typed request body as a JSON object, ready for provider options to
+/// be merged in (its keys end up sorted, as `serde_json` keeps them).
+pub(crate) fn to_object<T: Serialize>(body: &T) -> Result<Map<String, Value>, ModelError> {
+    match serde_json::to_value(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ModelError::Unsupported(format!(
+            "the request body is not a JSON object: {other}"
+        ))),
+        Err(e) => Err(ModelError::Unsupported(format!(
+            "the request body could not be written: {e}"
+        ))),
+    }
 }
 
 /// The value at a dotted path (`prompt_tokens_details.cached_tokens`).
@@ -86,11 +101,6 @@ pub(crate) fn first_u64(v: &Value, paths: &[String]) -> Option<u64> {
     paths
         .iter()
         .find_map(|p| at_path(v, p).and_then(Value::as_u64))
-}
-
-/// The text of a JSON string field, or empty.
-pub(crate) fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Tool-call arguments as they go into a [`weft_model::ToolCall`]: empty

@@ -27,15 +27,22 @@
 //! different ids, indices in any order. The agent receives a call only once
 //! its arguments are complete and valid JSON.
 //!
+//! The format is typed: [`wire`] holds the request, answer and chunk
+//! structs, shared with Weft's own server (`weft-serve`). Building a body
+//! from a [`weft_model::ChatRequest`], reading an answer and decoding a
+//! stream are separate steps on those types.
+//!
 //! Mapping notes: only text parts go into system and user messages; tool
 //! results (in `tool` messages, or in `user` messages Anthropic-style) become
 //! `tool` messages, prefixed with `Error: ` when `is_error` is set.
 //! [`weft_model::ProviderOption`]s are merged into the body as an escape
 //! hatch (objects merge recursively; `null` removes a field).
 
+mod build;
+mod read;
 mod stream;
 mod think;
-mod wire;
+pub mod wire;
 
 use serde_json::Value;
 use weft_model::types::{ChatResponse, ModelError};
@@ -43,7 +50,6 @@ use weft_model::types::{ChatResponse, ModelError};
 use crate::adapt::Plan;
 pub use crate::config::{ConfigError, OpenAiConfig};
 use crate::engine::{Core, Wire, provider_type};
-use crate::streaming::StreamDecoder;
 
 /// The Chat Completions wire format.
 pub(crate) struct OpenAiWire;
@@ -58,9 +64,9 @@ impl Wire for OpenAiWire {
     }
 
     fn body(&self, core: &Core, plan: &Plan, stream: bool) -> Result<Value, ModelError> {
-        wire::build_body(
+        build::build_body(
             &plan.request,
-            &wire::Target {
+            &build::Target {
                 model: core.model(),
                 provider: &core.provider,
                 profile: &core.profile,
@@ -71,15 +77,13 @@ impl Wire for OpenAiWire {
     }
 
     fn parse(&self, core: &Core, body: &str) -> Result<ChatResponse, ModelError> {
-        wire::parse_response(body, &core.provider, &core.profile, core.model())
+        read::parse_response(body, &core.provider, &core.profile, core.model())
     }
 
-    fn decoder(&self, core: &Core) -> Box<dyn StreamDecoder> {
-        Box::new(stream::Decoder::new(
-            &core.provider,
-            &core.profile,
-            core.model(),
-        ))
+    type Decoder = stream::Decoder;
+
+    fn decoder(&self, core: &Core) -> stream::Decoder {
+        stream::Decoder::new(&core.provider, &core.profile, core.model())
     }
 }
 

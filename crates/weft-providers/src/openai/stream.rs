@@ -4,18 +4,19 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
-use weft_model::sse::SseEvent;
 use weft_model::types::{
     ChatResponse, Message, ModelError, Part, Reasoning, Role, StreamEvent, ToolCall, Usage,
 };
 
-use super::think::{Piece, ThinkSplitter};
-use super::wire::{
-    arguments_of, detail_meta, finish_reason, parse_usage, reasoning_of, reasoning_part, text_of,
+use super::read::{
+    arguments_of, detail_meta, detail_text, finish_reason, parse_usage, reasoning_of,
+    reasoning_part, text_of,
 };
+use super::think::{Piece, ThinkSplitter};
+use super::wire::response::{self as wire, has_inline_error};
 use crate::catalog::Profile;
-use crate::http_error::{body_has_error, classify_inline_for, truncate};
-use crate::streaming::{Flow, StreamDecoder};
+use crate::http_error::classify_inline_for;
+use crate::streaming::{Flow, Frame, StreamDecoder};
 use crate::wire_util::finish_arguments;
 
 /// One tool call being assembled.
@@ -49,27 +50,25 @@ pub(crate) struct ToolCallAssembler {
 
 impl ToolCallAssembler {
     /// Adds one element of a delta's `tool_calls` array.
-    pub(crate) fn push(&mut self, fragment: &Value) {
-        let index = fragment.get("index").and_then(Value::as_u64);
-        let id = fragment
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
-        let function = fragment.get("function");
-        let name = function
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
+    pub(crate) fn push(&mut self, mut fragment: wire::ToolCall) {
+        let index = fragment.index;
+        let id = fragment.id.as_deref().filter(|s| !s.is_empty());
+        let name = fragment
+            .function
+            .as_mut()
+            .and_then(|f| f.name.take())
             .unwrap_or_default();
-        let pos = self.target(index, id, name);
+        let pos = self.target(index, id, &name);
         if let Some(i) = index {
             self.by_index.insert(i, pos);
         }
         let call = &mut self.calls[pos];
         if !name.is_empty() && call.name != name {
             // Either the first name, or a name streamed in pieces.
-            call.name.push_str(name);
+            call.name.push_str(&name);
         }
-        call.arguments.push_str(&arguments_of(function));
+        call.arguments
+            .push_str(&arguments_of(fragment.function.as_mut()));
     }
 
     fn target(&mut self, index: Option<u64>, id: Option<&str>, name: &str) -> usize {
@@ -210,7 +209,7 @@ impl Decoder {
     /// of each carrying its metadata.
     fn push_details(&mut self, details: &[Value], out: &mut VecDeque<StreamEvent>) {
         for d in details {
-            let text = d.get("text").and_then(Value::as_str).unwrap_or_default();
+            let text = detail_text(d);
             let meta = detail_meta(d);
             // A fragment continues the current split-out reasoning when it
             // carries no metadata of its own, or the same metadata.
@@ -236,6 +235,9 @@ impl Decoder {
 }
 
 impl StreamDecoder for Decoder {
+    type Chunk = wire::ChatCompletionChunk;
+    const END_MARKER: Option<&'static str> = Some("[DONE]");
+
     fn provider(&self) -> &str {
         &self.provider
     }
@@ -244,69 +246,49 @@ impl StreamDecoder for Decoder {
         self.raw_finish.is_some()
     }
 
-    fn handle(
+    fn chunk(
         &mut self,
-        event: &SseEvent,
+        chunk: wire::ChatCompletionChunk,
+        frame: &Frame<'_>,
         out: &mut VecDeque<StreamEvent>,
     ) -> Result<Flow, ModelError> {
-        let data = event.data.trim();
-        if data == "[DONE]" {
-            return Ok(Flow::End);
+        if frame.event == Some("error") || has_inline_error(chunk.error, chunk.base_resp.as_ref()) {
+            return Err(classify_inline_for(
+                &self.profile,
+                &self.provider,
+                frame.data,
+            ));
         }
-        if data.is_empty() {
-            return Ok(Flow::Continue);
+        if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+            self.model = model;
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            ModelError::Transport(format!(
-                "{}: invalid stream chunk ({e}): {}",
-                self.provider,
-                truncate(data, 500)
-            ))
-        })?;
-        if event.event.as_deref() == Some("error") || body_has_error(&chunk) {
-            return Err(classify_inline_for(&self.profile, &self.provider, data));
+        if let Some(usage) = parse_usage(chunk.usage.as_ref(), &self.profile.usage) {
+            self.usage = Some(usage);
         }
-        if let Some(model) = chunk
-            .get("model")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-        {
-            model.clone_into(&mut self.model);
-        }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(parse_usage(usage, &self.profile.usage));
-        }
-        let choices = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for choice in choices {
-            if choice.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {
+        for choice in chunk.choices.into_iter().flatten() {
+            if choice.index.unwrap_or(0) != 0 {
                 continue;
             }
-            if let Some(delta) = choice.get("delta") {
-                let reasoning = reasoning_of(delta);
+            if let Some(delta) = choice.delta {
+                let reasoning = reasoning_of(delta.reasoning_content, delta.reasoning);
                 self.push_text(true, reasoning, out);
-                if let Some(details) = delta.get("reasoning_details").and_then(Value::as_array) {
+                if let Some(details) = &delta.reasoning_details {
                     self.push_details(details, out);
                 }
-                let text = text_of(delta.get("content"));
+                let text = text_of(delta.content);
                 if !text.is_empty() {
                     self.push_content(text, out);
                 }
-                if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-                    for fragment in calls {
-                        self.calls.push(fragment);
-                    }
+                for fragment in delta.tool_calls.into_iter().flatten() {
+                    self.calls.push(fragment);
                 }
             }
             // Kimi reports usage inside the final choice.
-            if let Some(usage) = choice.get("usage").filter(|u| u.is_object()) {
-                self.usage = Some(parse_usage(usage, &self.profile.usage));
+            if let Some(usage) = parse_usage(choice.usage.as_ref(), &self.profile.usage) {
+                self.usage = Some(usage);
             }
-            if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-                self.raw_finish = Some(reason.to_owned());
+            if let Some(reason) = choice.finish_reason {
+                self.raw_finish = Some(reason);
             }
         }
         Ok(Flow::Continue)
@@ -339,11 +321,12 @@ impl StreamDecoder for Decoder {
 mod tests {
     use super::*;
     use serde_json::json;
+    use weft_model::sse::SseEvent;
 
     fn assemble(fragments: Vec<Value>) -> Result<Vec<ToolCall>, ModelError> {
         let mut a = ToolCallAssembler::default();
-        for f in &fragments {
-            a.push(f);
+        for f in fragments {
+            a.push(serde_json::from_value(f).unwrap());
         }
         a.finish("p", None)
     }

@@ -22,15 +22,18 @@
 //!   (Anthropic reports them apart); `cache_read_tokens` and
 //!   `cache_write_tokens` are `cache_read_input_tokens` and
 //!   `cache_creation_input_tokens`.
+//! - The wire format is a set of serde structs (`anthropic/wire.rs`): a
+//!   typed request, and responses and stream events read leniently.
 //! - Errors by `error.type`: `overloaded_error` (529), `rate_limit_error`
 //!   (with `retry-after`; a spend-limit one is an empty balance),
 //!   `authentication_error`, `permission_error`, `billing_error`,
 //!   `request_too_large`, and a too-long prompt.
 
+mod wire;
+
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
-use weft_model::sse::SseEvent;
 use weft_model::types::{
     ChatRequest, ChatResponse, FinishReason, Message, ModelError, Part, Reasoning, Role,
     StreamEvent, ToolCall, ToolChoice, Usage,
@@ -38,11 +41,12 @@ use weft_model::types::{
 
 use crate::adapt::Plan;
 use crate::catalog::Profile;
+use crate::de::from_str_lenient;
 use crate::engine::{Core, Wire, provider_type};
 use crate::http_error::{classify_inline_for, truncate};
-use crate::streaming::{Flow, StreamDecoder};
+use crate::streaming::{Flow, Frame, StreamDecoder};
 use crate::wire_util::{
-    apply_provider_options, f32_json, finish_arguments, parse_json_text, str_at,
+    apply_provider_options, f32_wire, finish_arguments, parse_json_text, to_object,
 };
 
 /// The default `max_tokens` when neither the request nor the capability
@@ -61,29 +65,81 @@ fn is_own(r: &Reasoning, provider: &str) -> bool {
 
 /// Appends `blocks` as a message of `role`, merging with the previous
 /// message when it has the same role (tool results first).
-fn push_blocks(out: &mut Vec<(String, Vec<Value>)>, role: &str, blocks: Vec<Value>) {
+fn push_blocks(out: &mut Vec<wire::Message>, role: wire::Role, blocks: Vec<wire::Block>) {
     if blocks.is_empty() {
         return;
     }
     match out.last_mut() {
-        Some((r, existing)) if r == role => {
-            let (mut results, mut rest): (Vec<Value>, Vec<Value>) = std::mem::take(existing)
+        Some(last) if last.role == role => {
+            let (mut results, mut rest): (Vec<_>, Vec<_>) = std::mem::take(&mut last.content)
                 .into_iter()
                 .chain(blocks)
-                .partition(|b| b["type"] == "tool_result");
+                .partition(|b| matches!(b, wire::Block::ToolResult { .. }));
             results.append(&mut rest);
-            *existing = results;
+            last.content = results;
         }
-        _ => out.push((role.to_owned(), blocks)),
+        _ => out.push(wire::Message {
+            role,
+            content: blocks,
+        }),
     }
 }
 
-fn tool_result_block(call_id: &str, content: &str, is_error: bool) -> Value {
-    let mut b = json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
-    if is_error {
-        b["is_error"] = true.into();
+fn text_block(text: &str) -> wire::Block {
+    wire::Block::Text {
+        text: text.to_owned(),
     }
-    b
+}
+
+fn tool_result_block(call_id: &str, content: &str, is_error: bool) -> wire::Block {
+    wire::Block::ToolResult {
+        tool_use_id: call_id.to_owned(),
+        content: content.to_owned(),
+        is_error,
+    }
+}
+
+fn tool_use_block(index: usize, c: &ToolCall) -> Result<wire::Block, ModelError> {
+    let input = if c.arguments.trim().is_empty() {
+        json!({})
+    } else {
+        parse_json_text(
+            &format!("the arguments of tool call `{}`", c.id),
+            &c.arguments,
+        )?
+    };
+    if !input.is_object() {
+        return Err(invalid(format!(
+            "message {index}: the arguments of tool call `{}` are not a JSON object",
+            c.id
+        )));
+    }
+    Ok(wire::Block::ToolUse {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        input,
+    })
+}
+
+fn tools(req: &ChatRequest) -> Result<Vec<wire::Tool>, ModelError> {
+    req.tools
+        .iter()
+        .map(|t| {
+            let input_schema = if t.input_schema.trim().is_empty() {
+                json!({"type": "object", "properties": {}})
+            } else {
+                parse_json_text(
+                    &format!("the input schema of tool `{}`", t.name),
+                    &t.input_schema,
+                )?
+            };
+            Ok(wire::Tool {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                input_schema,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn build_body(
@@ -94,7 +150,7 @@ pub(crate) fn build_body(
     stream: bool,
 ) -> Result<Value, ModelError> {
     let mut system = Vec::new();
-    let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut messages: Vec<wire::Message> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let wrong = |kind: &str| {
             invalid(format!(
@@ -106,7 +162,7 @@ pub(crate) fn build_body(
             Role::System => {
                 let text = m.text();
                 if !text.is_empty() {
-                    system.push(json!({"type": "text", "text": text}));
+                    system.push(wire::Block::Text { text });
                 }
                 if m.parts.iter().any(|p| !matches!(p, Part::Text(_))) {
                     return Err(wrong("non-text"));
@@ -118,7 +174,7 @@ pub(crate) fn build_body(
                     match p {
                         Part::Text(t) if m.role == Role::User => {
                             if !t.is_empty() {
-                                blocks.push(json!({"type": "text", "text": t}));
+                                blocks.push(text_block(t));
                             }
                         }
                         Part::ToolResult(r) => {
@@ -129,7 +185,7 @@ pub(crate) fn build_body(
                         Part::ToolCall(_) => return Err(wrong("tool_call")),
                     }
                 }
-                push_blocks(&mut messages, "user", blocks);
+                push_blocks(&mut messages, wire::Role::User, blocks);
             }
             Role::Assistant => {
                 let mut blocks = Vec::new();
@@ -137,105 +193,52 @@ pub(crate) fn build_body(
                     match p {
                         Part::Text(t) => {
                             if !t.is_empty() {
-                                blocks.push(json!({"type": "text", "text": t}));
+                                blocks.push(text_block(t));
                             }
                         }
                         Part::Reasoning(r) if !is_own(r, provider) => {}
                         Part::Reasoning(r) => match (&r.signature, r.redacted) {
                             (Some(data), true) => {
-                                blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                                blocks.push(wire::Block::RedactedThinking { data: data.clone() })
                             }
-                            (Some(sig), false) => blocks.push(json!({
-                                "type": "thinking", "thinking": r.text, "signature": sig,
-                            })),
+                            (Some(sig), false) => blocks.push(wire::Block::Thinking {
+                                thinking: r.text.clone(),
+                                signature: sig.clone(),
+                            }),
                             (None, _) => {}
                         },
-                        Part::ToolCall(c) => {
-                            let input = if c.arguments.trim().is_empty() {
-                                json!({})
-                            } else {
-                                parse_json_text(
-                                    &format!("the arguments of tool call `{}`", c.id),
-                                    &c.arguments,
-                                )?
-                            };
-                            if !input.is_object() {
-                                return Err(invalid(format!(
-                                    "message {i}: the arguments of tool call `{}` are not a JSON object",
-                                    c.id
-                                )));
-                            }
-                            blocks.push(json!({
-                                "type": "tool_use", "id": c.id, "name": c.name, "input": input,
-                            }));
-                        }
+                        Part::ToolCall(c) => blocks.push(tool_use_block(i, c)?),
                         Part::ToolResult(_) => return Err(wrong("tool_result")),
                     }
                 }
-                push_blocks(&mut messages, "assistant", blocks);
+                push_blocks(&mut messages, wire::Role::Assistant, blocks);
             }
         }
     }
 
-    let mut body = Map::new();
-    body.insert("model".into(), model.into());
-    body.insert(
-        "max_tokens".into(),
-        req.max_output_tokens.unwrap_or(max_tokens).into(),
-    );
-    if !system.is_empty() {
-        body.insert("system".into(), system.into());
-    }
-    body.insert(
-        "messages".into(),
-        messages
-            .into_iter()
-            .map(|(role, content)| json!({"role": role, "content": content}))
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    let mut body = wire::MessagesRequest {
+        model: model.to_owned(),
+        max_tokens: req.max_output_tokens.unwrap_or(max_tokens),
+        system,
+        messages,
+        tools: None,
+        tool_choice: None,
+        temperature: req.sampling.temperature.and_then(f32_wire),
+        top_p: req.sampling.top_p.and_then(f32_wire),
+        top_k: req.sampling.top_k,
+        stop_sequences: (!req.stop.is_empty()).then(|| req.stop.clone()),
+        stream: stream.then_some(true),
+    };
     if !req.tools.is_empty() {
-        let mut tools = Vec::new();
-        for t in &req.tools {
-            let schema = if t.input_schema.trim().is_empty() {
-                json!({"type": "object", "properties": {}})
-            } else {
-                parse_json_text(
-                    &format!("the input schema of tool `{}`", t.name),
-                    &t.input_schema,
-                )?
-            };
-            tools.push(
-                json!({"name": t.name, "description": t.description, "input_schema": schema}),
-            );
-        }
-        body.insert("tools".into(), tools.into());
-        let choice = match &req.tool_choice {
+        body.tools = Some(tools(req)?);
+        body.tool_choice = match &req.tool_choice {
             ToolChoice::Auto => None,
-            ToolChoice::None => Some(json!({"type": "none"})),
-            ToolChoice::Required => Some(json!({"type": "any"})),
-            ToolChoice::Named(name) => Some(json!({"type": "tool", "name": name})),
+            ToolChoice::None => Some(wire::ToolChoice::None),
+            ToolChoice::Required => Some(wire::ToolChoice::Any),
+            ToolChoice::Named(name) => Some(wire::ToolChoice::Tool { name: name.clone() }),
         };
-        if let Some(c) = choice {
-            body.insert("tool_choice".into(), c);
-        }
     }
-    let s = &req.sampling;
-    if let Some(v) = s.temperature.and_then(f32_json) {
-        body.insert("temperature".into(), v);
-    }
-    if let Some(v) = s.top_p.and_then(f32_json) {
-        body.insert("top_p".into(), v);
-    }
-    if let Some(k) = s.top_k {
-        body.insert("top_k".into(), k.into());
-    }
-    if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), req.stop.clone().into());
-    }
-    if stream {
-        body.insert("stream".into(), true.into());
-    }
+    let mut body = to_object(&body)?;
     apply_provider_options(&mut body, req, provider)?;
     Ok(Value::Object(body))
 }
@@ -252,11 +255,10 @@ fn finish_reason(raw: Option<&str>, has_calls: bool) -> FinishReason {
 }
 
 /// Anthropic usage (input excludes cache buckets) as portable usage.
-fn usage_of(u: &Value, into: &mut Usage) {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    let base = n("input_tokens");
-    let write = n("cache_creation_input_tokens");
-    let read = n("cache_read_input_tokens");
+fn usage_of(u: &wire::Usage, into: &mut Usage) {
+    let base = u.input_tokens;
+    let write = u.cache_creation_input_tokens;
+    let read = u.cache_read_input_tokens;
     if base.is_some() || write.is_some() || read.is_some() {
         if let Some(w) = write {
             into.cache_write_tokens = w;
@@ -270,42 +272,39 @@ fn usage_of(u: &Value, into: &mut Usage) {
         });
         into.input_tokens = base + into.cache_write_tokens + into.cache_read_tokens;
     }
-    if let Some(o) = n("output_tokens") {
+    if let Some(o) = u.output_tokens {
         into.output_tokens = o;
     }
 }
 
 fn block_to_part(
     provider: &str,
-    block: &Value,
+    block: wire::ResponseBlock,
     raw_stop: Option<&str>,
 ) -> Result<Option<Part>, ModelError> {
-    Ok(match str_at(block, "type") {
-        "text" => Some(Part::Text(str_at(block, "text").to_owned())),
+    Ok(match block.kind.as_deref().unwrap_or_default() {
+        "text" => Some(Part::Text(block.text.unwrap_or_default())),
         "thinking" => Some(Part::Reasoning(Reasoning {
-            text: str_at(block, "thinking").to_owned(),
-            signature: block
-                .get("signature")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            text: block.thinking.unwrap_or_default(),
+            signature: block.signature,
             provider: Some(provider.to_owned()),
             redacted: false,
         })),
         "redacted_thinking" => Some(Part::Reasoning(Reasoning {
             text: String::new(),
-            signature: Some(str_at(block, "data").to_owned()),
+            signature: Some(block.data.unwrap_or_default()),
             provider: Some(provider.to_owned()),
             redacted: true,
         })),
         "tool_use" => {
-            let id = str_at(block, "id").to_owned();
-            let name = str_at(block, "name").to_owned();
+            let id = block.id.unwrap_or_default();
+            let name = block.name.unwrap_or_default();
             if name.is_empty() {
                 return Err(ModelError::Transport(format!(
                     "{provider}: invalid response: tool_use `{id}` has no name"
                 )));
             }
-            let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+            let input = block.input.unwrap_or_else(|| Value::Object(Map::new()));
             let arguments = finish_arguments(
                 provider,
                 &id,
@@ -329,22 +328,22 @@ pub(crate) fn parse_response(
     profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
-    let v: Value = serde_json::from_str(body).map_err(|e| {
+    let v: wire::MessagesResponse = from_str_lenient(body).map_err(|e| {
         ModelError::Transport(format!(
             "{provider}: invalid response: not JSON ({e}): {}",
             truncate(body, 500)
         ))
     })?;
-    if v.get("type").and_then(Value::as_str) == Some("error") || v.get("error").is_some() {
+    if v.kind.as_deref() == Some("error") || v.error {
         return Err(classify_inline_for(profile, provider, body));
     }
-    let content = v.get("content").and_then(Value::as_array).ok_or_else(|| {
+    let content = v.content.ok_or_else(|| {
         ModelError::Transport(format!(
             "{provider}: invalid response: no `content`: {}",
             truncate(body, 500)
         ))
     })?;
-    let raw_stop = v.get("stop_reason").and_then(Value::as_str);
+    let raw_stop = v.stop_reason.as_deref();
     let mut parts = Vec::new();
     for block in content {
         if let Some(p) = block_to_part(provider, block, raw_stop)? {
@@ -353,7 +352,7 @@ pub(crate) fn parse_response(
     }
     let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
     let mut usage = Usage::default();
-    if let Some(u) = v.get("usage") {
+    if let Some(u) = &v.usage {
         usage_of(u, &mut usage);
     }
     Ok(ChatResponse {
@@ -361,11 +360,9 @@ pub(crate) fn parse_response(
         finish_reason: finish_reason(raw_stop, has_calls),
         usage,
         model: v
-            .get("model")
-            .and_then(Value::as_str)
+            .model
             .filter(|m| !m.is_empty())
-            .unwrap_or(fallback_model)
-            .to_owned(),
+            .unwrap_or_else(|| fallback_model.to_owned()),
     })
 }
 
@@ -385,13 +382,12 @@ enum Block {
 }
 
 #[derive(Debug)]
-struct Decoder {
+pub(crate) struct Decoder {
     provider: String,
     profile: Profile,
     model: String,
     parts: Vec<Part>,
     blocks: HashMap<u64, Block>,
-    /// Tool calls in block order: (block index, position in `parts`).
     stop: Option<String>,
     usage: Usage,
     started: bool,
@@ -405,9 +401,122 @@ impl Decoder {
             truncate(data, 300)
         ))
     }
+
+    fn block_start(
+        &mut self,
+        v: wire::StreamEvent,
+        data: &str,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ModelError> {
+        let index = v
+            .index
+            .ok_or_else(|| self.bad("content_block_start without an index", data))?;
+        let cb = v.content_block.unwrap_or_default();
+        let block = match cb.kind.as_deref().unwrap_or_default() {
+            "tool_use" => Block::Tool {
+                id: cb.id.unwrap_or_default(),
+                name: cb.name.unwrap_or_default(),
+                json: String::new(),
+            },
+            "text" | "thinking" | "redacted_thinking" => {
+                match block_to_part(&self.provider, cb, None)? {
+                    Some(p) => {
+                        if let Part::Text(t) = &p
+                            && !t.is_empty()
+                        {
+                            out.push_back(StreamEvent::TextDelta(t.clone()));
+                        }
+                        if let Part::Reasoning(r) = &p
+                            && !r.text.is_empty()
+                        {
+                            out.push_back(StreamEvent::ReasoningDelta(r.text.clone()));
+                        }
+                        self.parts.push(p);
+                        Block::Part(self.parts.len() - 1)
+                    }
+                    None => Block::Other,
+                }
+            }
+            _ => Block::Other,
+        };
+        self.blocks.insert(index, block);
+        Ok(())
+    }
+
+    fn block_delta(
+        &mut self,
+        v: wire::StreamEvent,
+        data: &str,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ModelError> {
+        let index = v
+            .index
+            .ok_or_else(|| self.bad("content_block_delta without an index", data))?;
+        let delta = v.delta.unwrap_or_default();
+        let Some(block) = self.blocks.get_mut(&index) else {
+            return Err(self.bad("a delta for a block that never started", data));
+        };
+        match (delta.kind.as_deref().unwrap_or_default(), block) {
+            ("text_delta", Block::Part(i)) => {
+                let t = delta.text.unwrap_or_default();
+                if let Some(Part::Text(text)) = self.parts.get_mut(*i) {
+                    text.push_str(&t);
+                }
+                if !t.is_empty() {
+                    out.push_back(StreamEvent::TextDelta(t));
+                }
+            }
+            ("thinking_delta", Block::Part(i)) => {
+                let t = delta.thinking.unwrap_or_default();
+                if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
+                    r.text.push_str(&t);
+                }
+                if !t.is_empty() {
+                    out.push_back(StreamEvent::ReasoningDelta(t));
+                }
+            }
+            ("signature_delta", Block::Part(i)) => {
+                if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
+                    r.signature
+                        .get_or_insert_with(String::new)
+                        .push_str(delta.signature.as_deref().unwrap_or_default());
+                }
+            }
+            ("input_json_delta", Block::Tool { json, .. }) => {
+                json.push_str(delta.partial_json.as_deref().unwrap_or_default());
+            }
+            (_, _) => {}
+        }
+        Ok(())
+    }
+
+    fn block_stop(
+        &mut self,
+        v: wire::StreamEvent,
+        data: &str,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ModelError> {
+        let index = v.index.unwrap_or(u64::MAX);
+        if let Some(Block::Tool { id, name, json }) = self.blocks.get_mut(&index) {
+            if name.is_empty() {
+                return Err(self.bad("a tool_use block without a name", data));
+            }
+            let call = ToolCall {
+                id: id.clone(),
+                name: name.clone(),
+                arguments: finish_arguments(&self.provider, id, name, std::mem::take(json), false)?,
+            };
+            out.push_back(StreamEvent::ToolCall(call.clone()));
+            self.parts.push(Part::ToolCall(call));
+            self.blocks.insert(index, Block::Other);
+        }
+        Ok(())
+    }
 }
 
 impl StreamDecoder for Decoder {
+    type Chunk = wire::StreamEvent;
+
     fn provider(&self) -> &str {
         &self.provider
     }
@@ -416,151 +525,47 @@ impl StreamDecoder for Decoder {
         self.stop.is_some()
     }
 
-    fn handle(
+    fn chunk(
         &mut self,
-        event: &SseEvent,
+        v: wire::StreamEvent,
+        frame: &Frame<'_>,
         out: &mut VecDeque<StreamEvent>,
     ) -> Result<Flow, ModelError> {
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        let v: Value = serde_json::from_str(data).map_err(|e| {
-            ModelError::Transport(format!(
-                "{}: invalid stream chunk ({e}): {}",
-                self.provider,
-                truncate(data, 500)
-            ))
-        })?;
         let kind = v
-            .get("type")
-            .and_then(Value::as_str)
-            .or(event.event.as_deref())
-            .unwrap_or_default()
-            .to_owned();
+            .kind
+            .clone()
+            .or_else(|| frame.event.map(str::to_owned))
+            .unwrap_or_default();
         match kind.as_str() {
             "message_start" => {
                 self.started = true;
-                let m = v.get("message").unwrap_or(&Value::Null);
-                if let Some(model) = m.get("model").and_then(Value::as_str) {
-                    model.clone_into(&mut self.model);
+                let m = v.message.unwrap_or_default();
+                if let Some(model) = m.model {
+                    self.model = model;
                 }
-                if let Some(u) = m.get("usage") {
+                if let Some(u) = &m.usage {
                     usage_of(u, &mut self.usage);
                 }
             }
-            "content_block_start" => {
-                let index = v
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| self.bad("content_block_start without an index", data))?;
-                let cb = v.get("content_block").unwrap_or(&Value::Null);
-                let block = match str_at(cb, "type") {
-                    "tool_use" => Block::Tool {
-                        id: str_at(cb, "id").to_owned(),
-                        name: str_at(cb, "name").to_owned(),
-                        json: String::new(),
-                    },
-                    "text" | "thinking" | "redacted_thinking" => {
-                        match block_to_part(&self.provider, cb, None)? {
-                            Some(p) => {
-                                if let Part::Text(t) = &p
-                                    && !t.is_empty()
-                                {
-                                    out.push_back(StreamEvent::TextDelta(t.clone()));
-                                }
-                                if let Part::Reasoning(r) = &p
-                                    && !r.text.is_empty()
-                                {
-                                    out.push_back(StreamEvent::ReasoningDelta(r.text.clone()));
-                                }
-                                self.parts.push(p);
-                                Block::Part(self.parts.len() - 1)
-                            }
-                            None => Block::Other,
-                        }
-                    }
-                    _ => Block::Other,
-                };
-                self.blocks.insert(index, block);
-            }
-            "content_block_delta" => {
-                let index = v
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| self.bad("content_block_delta without an index", data))?;
-                let delta = v.get("delta").unwrap_or(&Value::Null);
-                let Some(block) = self.blocks.get_mut(&index) else {
-                    return Err(self.bad("a delta for a block that never started", data));
-                };
-                match (str_at(delta, "type"), block) {
-                    ("text_delta", Block::Part(i)) => {
-                        let t = str_at(delta, "text");
-                        if let Some(Part::Text(text)) = self.parts.get_mut(*i) {
-                            text.push_str(t);
-                        }
-                        if !t.is_empty() {
-                            out.push_back(StreamEvent::TextDelta(t.to_owned()));
-                        }
-                    }
-                    ("thinking_delta", Block::Part(i)) => {
-                        let t = str_at(delta, "thinking");
-                        if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
-                            r.text.push_str(t);
-                        }
-                        if !t.is_empty() {
-                            out.push_back(StreamEvent::ReasoningDelta(t.to_owned()));
-                        }
-                    }
-                    ("signature_delta", Block::Part(i)) => {
-                        if let Some(Part::Reasoning(r)) = self.parts.get_mut(*i) {
-                            r.signature
-                                .get_or_insert_with(String::new)
-                                .push_str(str_at(delta, "signature"));
-                        }
-                    }
-                    ("input_json_delta", Block::Tool { json, .. }) => {
-                        json.push_str(str_at(delta, "partial_json"));
-                    }
-                    (_, _) => {}
-                }
-            }
-            "content_block_stop" => {
-                let index = v.get("index").and_then(Value::as_u64).unwrap_or(u64::MAX);
-                if let Some(Block::Tool { id, name, json }) = self.blocks.get_mut(&index) {
-                    if name.is_empty() {
-                        return Err(self.bad("a tool_use block without a name", data));
-                    }
-                    let call = ToolCall {
-                        id: id.clone(),
-                        name: name.clone(),
-                        arguments: finish_arguments(
-                            &self.provider,
-                            id,
-                            name,
-                            std::mem::take(json),
-                            false,
-                        )?,
-                    };
-                    out.push_back(StreamEvent::ToolCall(call.clone()));
-                    self.parts.push(Part::ToolCall(call));
-                    self.blocks.insert(index, Block::Other);
-                }
-            }
+            "content_block_start" => self.block_start(v, frame.data, out)?,
+            "content_block_delta" => self.block_delta(v, frame.data, out)?,
+            "content_block_stop" => self.block_stop(v, frame.data, out)?,
             "message_delta" => {
-                if let Some(reason) = v
-                    .get("delta")
-                    .and_then(|d| d.get("stop_reason"))
-                    .and_then(Value::as_str)
-                {
-                    self.stop = Some(reason.to_owned());
+                if let Some(reason) = v.delta.and_then(|d| d.stop_reason) {
+                    self.stop = Some(reason);
                 }
-                if let Some(u) = v.get("usage") {
+                if let Some(u) = &v.usage {
                     usage_of(u, &mut self.usage);
                 }
             }
             "message_stop" => return Ok(Flow::End),
-            "error" => return Err(classify_inline_for(&self.profile, &self.provider, data)),
+            "error" => {
+                return Err(classify_inline_for(
+                    &self.profile,
+                    &self.provider,
+                    frame.data,
+                ));
+            }
             _ => {}
         }
         Ok(Flow::Continue)
@@ -644,8 +649,10 @@ impl Wire for AnthropicWire {
         parse_response(body, &core.provider, &core.profile, core.model())
     }
 
-    fn decoder(&self, core: &Core) -> Box<dyn StreamDecoder> {
-        Box::new(Decoder {
+    type Decoder = Decoder;
+
+    fn decoder(&self, core: &Core) -> Decoder {
+        Decoder {
             provider: core.provider.clone(),
             profile: core.profile.clone(),
             model: core.model().to_owned(),
@@ -654,7 +661,7 @@ impl Wire for AnthropicWire {
             stop: None,
             usage: Usage::default(),
             started: false,
-        })
+        }
     }
 }
 
@@ -731,11 +738,14 @@ mod tests {
     #[test]
     fn usage_counts_cache_buckets_into_input() {
         let mut u = Usage::default();
+        let usage = |v: Value| serde_json::from_value::<wire::Usage>(v).unwrap();
         usage_of(
-            &json!({"input_tokens": 10, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000, "output_tokens": 1}),
+            &usage(
+                json!({"input_tokens": 10, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000, "output_tokens": 1}),
+            ),
             &mut u,
         );
-        usage_of(&json!({"output_tokens": 42}), &mut u);
+        usage_of(&usage(json!({"output_tokens": 42})), &mut u);
         assert_eq!(
             u,
             Usage {

@@ -29,14 +29,17 @@
 //!   for safety with no content is [`ModelError::ContentFiltered`]; a
 //!   candidate stopped for safety after some content ends with
 //!   [`FinishReason::ContentFilter`].
+//! - The wire format is a set of serde structs (`gemini/wire.rs`): a typed
+//!   request, and responses (whole or streamed) read leniently.
 //! - Errors by `error.status` and `error.details[].reason`
 //!   (`RESOURCE_EXHAUSTED` with `RetryInfo.retryDelay`, `UNAVAILABLE`,
 //!   `API_KEY_INVALID`, ...).
 
+mod wire;
+
 use std::collections::VecDeque;
 
-use serde_json::{Map, Value, json};
-use weft_model::sse::SseEvent;
+use serde_json::{Value, json};
 use weft_model::types::{
     ChatRequest, ChatResponse, FinishReason, Message, ModelError, Part, Reasoning, ResponseFormat,
     Role, StreamEvent, ToolCall, ToolChoice, Usage,
@@ -44,10 +47,12 @@ use weft_model::types::{
 
 use crate::adapt::Plan;
 use crate::catalog::Profile;
+use crate::de::from_str_lenient;
 use crate::engine::{Core, Wire, provider_type};
-use crate::http_error::{body_has_error, classify_inline_for, truncate};
-use crate::streaming::{Flow, StreamDecoder};
-use crate::wire_util::{apply_provider_options, f32_json, parse_json_text};
+use crate::http_error::{classify_inline_for, truncate};
+use crate::openai::wire::response::has_inline_error;
+use crate::streaming::{Flow, Frame, StreamDecoder};
+use crate::wire_util::{apply_provider_options, f32_wire, parse_json_text, to_object};
 
 /// The prefix of call ids this crate made up (never sent back).
 const GENERATED_ID: &str = "weft_call_";
@@ -62,17 +67,13 @@ fn is_own(r: &Reasoning, provider: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(provider))
 }
 
-fn push_content(out: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
+fn push_content(out: &mut Vec<wire::Content>, role: wire::Role, parts: Vec<wire::Part>) {
     if parts.is_empty() {
         return;
     }
     match out.last_mut() {
-        Some(last) if last["role"] == role => {
-            if let Some(existing) = last.get_mut("parts").and_then(Value::as_array_mut) {
-                existing.extend(parts);
-            }
-        }
-        _ => out.push(json!({"role": role, "parts": parts})),
+        Some(last) if last.role == role => last.parts.extend(parts),
+        _ => out.push(wire::Content { role, parts }),
     }
 }
 
@@ -91,7 +92,20 @@ fn call_name<'a>(req: &'a ChatRequest, before: usize, id: &str) -> Option<&'a st
         })
 }
 
-fn function_response(id: &str, name: &str, content: &str, is_error: bool) -> Value {
+/// A call id Gemini gave (one this crate made up is never sent back).
+fn sent_id(id: &str) -> Option<String> {
+    (!id.starts_with(GENERATED_ID) && !id.is_empty()).then(|| id.to_owned())
+}
+
+fn text_part(text: &str, signature: Option<String>) -> wire::Part {
+    wire::Part {
+        text: Some(text.to_owned()),
+        thought_signature: signature,
+        ..Default::default()
+    }
+}
+
+fn function_response(id: &str, name: &str, content: &str, is_error: bool) -> wire::Part {
     let parsed: Option<Value> = serde_json::from_str(content).ok();
     let response = match (is_error, parsed) {
         (true, Some(v)) => json!({"error": v}),
@@ -100,18 +114,148 @@ fn function_response(id: &str, name: &str, content: &str, is_error: bool) -> Val
         (false, Some(v)) => json!({"output": v}),
         (false, None) => json!({"output": content}),
     };
-    let mut fr = json!({"name": name, "response": response});
-    if !id.starts_with(GENERATED_ID) && !id.is_empty() {
-        fr["id"] = id.into();
+    wire::Part {
+        function_response: Some(wire::FunctionResponse {
+            id: sent_id(id),
+            name: name.to_owned(),
+            response,
+        }),
+        ..Default::default()
     }
-    json!({"functionResponse": fr})
 }
 
-fn with_signature(mut part: Value, signature: Option<String>) -> Value {
-    if let Some(sig) = signature {
-        part["thoughtSignature"] = sig.into();
+fn function_call(c: &ToolCall, signature: Option<String>) -> Result<wire::Part, ModelError> {
+    let args = if c.arguments.trim().is_empty() {
+        json!({})
+    } else {
+        parse_json_text(
+            &format!("the arguments of tool call `{}`", c.id),
+            &c.arguments,
+        )?
+    };
+    Ok(wire::Part {
+        function_call: Some(wire::FunctionCall {
+            id: sent_id(&c.id),
+            name: c.name.clone(),
+            args,
+        }),
+        thought_signature: signature,
+        ..Default::default()
+    })
+}
+
+/// An assistant turn's parts. A signature-only reasoning part goes back on
+/// the part that follows it (or on an empty text part).
+fn model_parts(
+    m: &Message,
+    provider: &str,
+    wrong: impl Fn(&str) -> ModelError,
+) -> Result<Vec<wire::Part>, ModelError> {
+    let mut parts = Vec::new();
+    let mut pending: Option<String> = None;
+    for p in &m.parts {
+        match p {
+            Part::Reasoning(r) if !is_own(r, provider) || r.redacted => {}
+            Part::Reasoning(r) if r.text.is_empty() => {
+                if let Some(old) = pending.take() {
+                    parts.push(text_part("", Some(old)));
+                }
+                pending = r.signature.clone();
+            }
+            Part::Reasoning(r) => {
+                if let Some(old) = pending.take() {
+                    parts.push(text_part("", Some(old)));
+                }
+                parts.push(wire::Part {
+                    thought: Some(true),
+                    ..text_part(&r.text, r.signature.clone())
+                });
+            }
+            Part::Text(t) => {
+                if t.is_empty() && pending.is_none() {
+                    continue;
+                }
+                parts.push(text_part(t, pending.take()));
+            }
+            Part::ToolCall(c) => parts.push(function_call(c, pending.take())?),
+            Part::ToolResult(_) => return Err(wrong("tool_result")),
+        }
     }
-    part
+    if let Some(sig) = pending.take() {
+        parts.push(text_part("", Some(sig)));
+    }
+    Ok(parts)
+}
+
+fn tools(req: &ChatRequest) -> Result<Vec<wire::FunctionDeclaration>, ModelError> {
+    let mut decls = Vec::new();
+    for t in &req.tools {
+        let mut parameters = None;
+        if !t.input_schema.trim().is_empty() {
+            let schema = parse_json_text(
+                &format!("the input schema of tool `{}`", t.name),
+                &t.input_schema,
+            )?;
+            // Gemini rejects an OBJECT schema with no properties: a tool
+            // without parameters simply has none.
+            let empty = schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_none_or(|p| p.is_empty());
+            if !empty {
+                parameters = Some(schema);
+            }
+        }
+        decls.push(wire::FunctionDeclaration {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters,
+        });
+    }
+    Ok(decls)
+}
+
+fn tool_config(choice: &ToolChoice) -> Option<wire::ToolConfig> {
+    let (mode, allowed) = match choice {
+        ToolChoice::Auto => return None,
+        ToolChoice::None => ("NONE", None),
+        ToolChoice::Required => ("ANY", None),
+        ToolChoice::Named(name) => ("ANY", Some(vec![name.clone()])),
+    };
+    Some(wire::ToolConfig {
+        function_calling_config: wire::FunctionCallingConfig {
+            mode,
+            allowed_function_names: allowed,
+        },
+    })
+}
+
+fn generation_config(req: &ChatRequest) -> Result<wire::GenerationConfig, ModelError> {
+    let s = &req.sampling;
+    let mut g = wire::GenerationConfig {
+        temperature: s.temperature.and_then(f32_wire),
+        top_p: s.top_p.and_then(f32_wire),
+        presence_penalty: s.presence_penalty.and_then(f32_wire),
+        frequency_penalty: s.frequency_penalty.and_then(f32_wire),
+        top_k: s.top_k,
+        // Gemini's seed is an int32.
+        seed: s.seed.map(|seed| seed as u32 as i32),
+        max_output_tokens: req.max_output_tokens,
+        stop_sequences: (!req.stop.is_empty()).then(|| req.stop.clone()),
+        ..Default::default()
+    };
+    match &req.response_format {
+        ResponseFormat::Text => {}
+        ResponseFormat::JsonObject => g.response_mime_type = Some("application/json"),
+        ResponseFormat::JsonSchema(f) => {
+            g.response_mime_type = Some("application/json");
+            g.response_schema = Some(parse_json_text(
+                &format!("the response schema `{}`", f.name),
+                &f.schema,
+            )?);
+        }
+    }
+    Ok(g)
 }
 
 pub(crate) fn build_body(
@@ -121,7 +265,7 @@ pub(crate) fn build_body(
 ) -> Result<Value, ModelError> {
     let _ = stream;
     let mut system = Vec::new();
-    let mut contents: Vec<Value> = Vec::new();
+    let mut contents: Vec<wire::Content> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let wrong = |kind: &str| {
             invalid(format!(
@@ -133,7 +277,7 @@ pub(crate) fn build_body(
             Role::System => {
                 for p in &m.parts {
                     match p {
-                        Part::Text(t) if !t.is_empty() => system.push(json!({"text": t})),
+                        Part::Text(t) if !t.is_empty() => system.push(text_part(t, None)),
                         Part::Text(_) => {}
                         _ => return Err(wrong("non-text")),
                     }
@@ -145,7 +289,7 @@ pub(crate) fn build_body(
                     match p {
                         Part::Text(t) if m.role == Role::User => {
                             if !t.is_empty() {
-                                parts.push(json!({"text": t}));
+                                parts.push(text_part(t, None));
                             }
                         }
                         Part::ToolResult(r) => {
@@ -162,137 +306,34 @@ pub(crate) fn build_body(
                         Part::ToolCall(_) => return Err(wrong("tool_call")),
                     }
                 }
-                push_content(&mut contents, "user", parts);
+                push_content(&mut contents, wire::Role::User, parts);
             }
             Role::Assistant => {
-                let mut parts = Vec::new();
-                let mut pending: Option<String> = None;
-                for p in &m.parts {
-                    match p {
-                        Part::Reasoning(r) if !is_own(r, provider) || r.redacted => {}
-                        Part::Reasoning(r) if r.text.is_empty() => {
-                            if let Some(old) = pending.take() {
-                                parts.push(with_signature(json!({"text": ""}), Some(old)));
-                            }
-                            pending = r.signature.clone();
-                        }
-                        Part::Reasoning(r) => {
-                            if let Some(old) = pending.take() {
-                                parts.push(with_signature(json!({"text": ""}), Some(old)));
-                            }
-                            parts.push(with_signature(
-                                json!({"text": r.text, "thought": true}),
-                                r.signature.clone(),
-                            ));
-                        }
-                        Part::Text(t) => {
-                            if t.is_empty() && pending.is_none() {
-                                continue;
-                            }
-                            parts.push(with_signature(json!({"text": t}), pending.take()));
-                        }
-                        Part::ToolCall(c) => {
-                            let args = if c.arguments.trim().is_empty() {
-                                json!({})
-                            } else {
-                                parse_json_text(
-                                    &format!("the arguments of tool call `{}`", c.id),
-                                    &c.arguments,
-                                )?
-                            };
-                            let mut fc = json!({"name": c.name, "args": args});
-                            if !c.id.starts_with(GENERATED_ID) && !c.id.is_empty() {
-                                fc["id"] = c.id.clone().into();
-                            }
-                            parts.push(with_signature(json!({"functionCall": fc}), pending.take()));
-                        }
-                        Part::ToolResult(_) => return Err(wrong("tool_result")),
-                    }
-                }
-                if let Some(sig) = pending.take() {
-                    parts.push(with_signature(json!({"text": ""}), Some(sig)));
-                }
-                push_content(&mut contents, "model", parts);
+                let parts = model_parts(m, provider, wrong)?;
+                push_content(&mut contents, wire::Role::Model, parts);
             }
         }
     }
 
-    let mut body = Map::new();
-    body.insert("contents".into(), contents.into());
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
-    }
+    let mut body = wire::GenerateContentRequest {
+        contents,
+        system_instruction: (!system.is_empty())
+            .then_some(wire::SystemInstruction { parts: system }),
+        tools: None,
+        tool_config: None,
+        generation_config: None,
+    };
     if !req.tools.is_empty() {
-        let mut decls = Vec::new();
-        for t in &req.tools {
-            let mut decl = json!({"name": t.name, "description": t.description});
-            if !t.input_schema.trim().is_empty() {
-                let schema = parse_json_text(
-                    &format!("the input schema of tool `{}`", t.name),
-                    &t.input_schema,
-                )?;
-                // Gemini rejects an OBJECT schema with no properties: a tool
-                // without parameters simply has none.
-                let empty = schema
-                    .get("properties")
-                    .and_then(Value::as_object)
-                    .is_none_or(|p| p.is_empty());
-                if !empty {
-                    decl["parameters"] = schema;
-                }
-            }
-            decls.push(decl);
-        }
-        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-        let config = match &req.tool_choice {
-            ToolChoice::Auto => None,
-            ToolChoice::None => Some(json!({"mode": "NONE"})),
-            ToolChoice::Required => Some(json!({"mode": "ANY"})),
-            ToolChoice::Named(name) => Some(json!({"mode": "ANY", "allowedFunctionNames": [name]})),
-        };
-        if let Some(c) = config {
-            body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
-        }
+        body.tools = Some(vec![wire::Tool {
+            function_declarations: tools(req)?,
+        }]);
+        body.tool_config = tool_config(&req.tool_choice);
     }
-    let mut generation = Map::new();
-    let s = &req.sampling;
-    for (key, value) in [
-        ("temperature", s.temperature),
-        ("topP", s.top_p),
-        ("presencePenalty", s.presence_penalty),
-        ("frequencyPenalty", s.frequency_penalty),
-    ] {
-        if let Some(v) = value.and_then(f32_json) {
-            generation.insert(key.into(), v);
-        }
+    let generation = generation_config(req)?;
+    if generation != wire::GenerationConfig::default() {
+        body.generation_config = Some(generation);
     }
-    if let Some(k) = s.top_k {
-        generation.insert("topK".into(), k.into());
-    }
-    if let Some(seed) = s.seed {
-        // Gemini's seed is an int32.
-        generation.insert("seed".into(), (seed as u32 as i32).into());
-    }
-    if let Some(max) = req.max_output_tokens {
-        generation.insert("maxOutputTokens".into(), max.into());
-    }
-    if !req.stop.is_empty() {
-        generation.insert("stopSequences".into(), req.stop.clone().into());
-    }
-    match &req.response_format {
-        ResponseFormat::Text => {}
-        ResponseFormat::JsonObject => {
-            generation.insert("responseMimeType".into(), "application/json".into());
-        }
-        ResponseFormat::JsonSchema(f) => {
-            generation.insert("responseMimeType".into(), "application/json".into());
-            let schema = parse_json_text(&format!("the response schema `{}`", f.name), &f.schema)?;
-            generation.insert("responseSchema".into(), schema);
-        }
-    }
-    if !generation.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(generation));
-    }
+    let mut body = to_object(&body)?;
     apply_provider_options(&mut body, req, provider)?;
     Ok(Value::Object(body))
 }
@@ -316,20 +357,20 @@ fn finish_reason(raw: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
-fn usage_of(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+fn usage_of(u: &wire::UsageMetadata) -> Usage {
+    let n = |v: Option<u64>| v.unwrap_or(0);
     Usage {
-        input_tokens: n("promptTokenCount") + n("toolUsePromptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
-        cache_read_tokens: n("cachedContentTokenCount"),
+        input_tokens: n(u.prompt_token_count) + n(u.tool_use_prompt_token_count),
+        output_tokens: n(u.candidates_token_count) + n(u.thoughts_token_count),
+        cache_read_tokens: n(u.cached_content_token_count),
         cache_write_tokens: 0,
-        reasoning_tokens: n("thoughtsTokenCount"),
+        reasoning_tokens: n(u.thoughts_token_count),
     }
 }
 
 /// Accumulates candidate parts, from one response or many stream chunks.
 #[derive(Debug)]
-struct Assembler {
+pub(crate) struct Assembler {
     provider: String,
     profile: Profile,
     model: String,
@@ -352,38 +393,100 @@ impl Assembler {
         }
     }
 
-    fn signature(&mut self, sig: Option<&str>) {
+    fn signature(&mut self, sig: Option<String>) {
         if let Some(sig) = sig {
             self.parts.push(Part::Reasoning(Reasoning {
                 text: String::new(),
-                signature: Some(sig.to_owned()),
+                signature: Some(sig),
                 provider: Some(self.provider.clone()),
                 redacted: false,
             }));
         }
     }
 
+    fn thought(&mut self, text: String, sig: Option<String>, out: &mut VecDeque<StreamEvent>) {
+        match self.parts.last_mut() {
+            Some(Part::Reasoning(r)) if r.signature.is_none() && !r.text.is_empty() => {
+                r.text.push_str(&text);
+                r.signature = sig;
+            }
+            _ => self.parts.push(Part::Reasoning(Reasoning {
+                text: text.clone(),
+                signature: sig,
+                provider: Some(self.provider.clone()),
+                redacted: false,
+            })),
+        }
+        if !text.is_empty() {
+            out.push_back(StreamEvent::ReasoningDelta(text));
+        }
+    }
+
+    fn function_call(
+        &mut self,
+        fc: wire::FunctionCallReceived,
+        sig: Option<String>,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ModelError> {
+        let name = fc.name.unwrap_or_default();
+        if name.is_empty() {
+            return Err(ModelError::Transport(format!(
+                "{}: invalid response: a functionCall has no name",
+                self.provider
+            )));
+        }
+        let id = fc
+            .id
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{GENERATED_ID}{}", self.calls));
+        self.calls += 1;
+        let args = match fc.args {
+            Some(a @ Value::Object(_)) => a.to_string(),
+            None | Some(Value::Null) => "{}".into(),
+            Some(other) => {
+                return Err(ModelError::Transport(format!(
+                    "{}: invalid response: the arguments of `{name}` are not an object: {}",
+                    self.provider,
+                    truncate(&other.to_string(), 200)
+                )));
+            }
+        };
+        self.signature(sig);
+        let call = ToolCall::new(id, name, args);
+        out.push_back(StreamEvent::ToolCall(call.clone()));
+        self.parts.push(Part::ToolCall(call));
+        Ok(())
+    }
+
+    fn text(&mut self, text: String, sig: Option<String>, out: &mut VecDeque<StreamEvent>) {
+        self.signature(sig);
+        if !text.is_empty() {
+            match self.parts.last_mut() {
+                Some(Part::Text(t)) => t.push_str(&text),
+                _ => self.parts.push(Part::Text(text.clone())),
+            }
+            out.push_back(StreamEvent::TextDelta(text));
+        }
+    }
+
     /// Reads one `GenerateContentResponse` (a whole answer or a chunk).
     fn absorb(
         &mut self,
-        v: &Value,
+        v: wire::GenerateContentResponse,
         raw: &str,
         out: &mut VecDeque<StreamEvent>,
     ) -> Result<(), ModelError> {
-        if body_has_error(v) {
+        if has_inline_error(v.error, v.base_resp.as_ref()) {
             return Err(classify_inline_for(&self.profile, &self.provider, raw));
         }
-        if let Some(m) = v.get("modelVersion").and_then(Value::as_str) {
-            m.clone_into(&mut self.model);
+        if let Some(m) = v.model_version {
+            self.model = m;
         }
-        if let Some(u) = v.get("usageMetadata") {
+        if let Some(u) = &v.usage_metadata {
             self.usage = Some(usage_of(u));
         }
-        let candidate = v.get("candidates").and_then(|c| c.get(0));
-        if let Some(reason) = v
-            .get("promptFeedback")
-            .and_then(|f| f.get("blockReason"))
-            .and_then(Value::as_str)
+        let candidate = v.candidates.and_then(|c| c.into_iter().next());
+        if let Some(reason) = v.prompt_feedback.and_then(|f| f.block_reason)
             && candidate.is_none()
         {
             return Err(ModelError::ContentFiltered(format!(
@@ -394,86 +497,31 @@ impl Assembler {
         let Some(candidate) = candidate else {
             return Ok(());
         };
-        let empty = Vec::new();
-        let parts = candidate
-            .get("content")
-            .and_then(|c| c.get("parts"))
-            .and_then(Value::as_array)
-            .unwrap_or(&empty);
+        let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
         for p in parts {
-            let sig = p.get("thoughtSignature").and_then(Value::as_str);
-            let text = p.get("text").and_then(Value::as_str);
-            if p.get("thought").and_then(Value::as_bool) == Some(true) {
-                let text = text.unwrap_or_default();
-                match self.parts.last_mut() {
-                    Some(Part::Reasoning(r)) if r.signature.is_none() && !r.text.is_empty() => {
-                        r.text.push_str(text);
-                        r.signature = sig.map(str::to_owned);
-                    }
-                    _ => self.parts.push(Part::Reasoning(Reasoning {
-                        text: text.to_owned(),
-                        signature: sig.map(str::to_owned),
-                        provider: Some(self.provider.clone()),
-                        redacted: false,
-                    })),
-                }
-                if !text.is_empty() {
-                    out.push_back(StreamEvent::ReasoningDelta(text.to_owned()));
-                }
-            } else if let Some(fc) = p.get("functionCall") {
-                let name = fc.get("name").and_then(Value::as_str).unwrap_or_default();
-                if name.is_empty() {
-                    return Err(ModelError::Transport(format!(
-                        "{}: invalid response: a functionCall has no name",
-                        self.provider
-                    )));
-                }
-                let id = fc
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("{GENERATED_ID}{}", self.calls));
-                self.calls += 1;
-                let args = match fc.get("args") {
-                    Some(a @ Value::Object(_)) => a.to_string(),
-                    None | Some(Value::Null) => "{}".into(),
-                    Some(other) => {
-                        return Err(ModelError::Transport(format!(
-                            "{}: invalid response: the arguments of `{name}` are not an object: {}",
-                            self.provider,
-                            truncate(&other.to_string(), 200)
-                        )));
-                    }
-                };
-                self.signature(sig);
-                let call = ToolCall::new(id, name, args);
-                out.push_back(StreamEvent::ToolCall(call.clone()));
-                self.parts.push(Part::ToolCall(call));
-            } else if let Some(text) = text {
-                self.signature(sig);
-                if !text.is_empty() {
-                    match self.parts.last_mut() {
-                        Some(Part::Text(t)) => t.push_str(text),
-                        _ => self.parts.push(Part::Text(text.to_owned())),
-                    }
-                    out.push_back(StreamEvent::TextDelta(text.to_owned()));
-                }
+            let sig = p.thought_signature;
+            if p.thought == Some(true) {
+                self.thought(p.text.unwrap_or_default(), sig, out);
+            } else if let Some(fc) = p.function_call {
+                self.function_call(fc, sig, out)?;
+            } else if let Some(text) = p.text {
+                self.text(text, sig, out);
             } else {
                 // Parts this crate does not model (inline data, code
                 // execution): their signature still goes back.
                 self.signature(sig);
             }
         }
-        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
-            self.finish = Some(reason.to_owned());
+        if let Some(reason) = candidate.finish_reason {
             let has_content = self
                 .parts
                 .iter()
                 .any(|p| matches!(p, Part::Text(_) | Part::ToolCall(_)));
-            if SAFETY.contains(&reason) && !has_content {
+            let blocked = SAFETY.contains(&reason.as_str()) && !has_content;
+            let finish = self.finish.insert(reason);
+            if blocked {
                 return Err(ModelError::ContentFiltered(format!(
-                    "{}: the answer was blocked ({reason})",
+                    "{}: the answer was blocked ({finish})",
                     self.provider
                 )));
             }
@@ -499,15 +547,16 @@ pub(crate) fn parse_response(
     profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
-    let v: Value = serde_json::from_str(body).map_err(|e| {
+    let v: wire::GenerateContentResponse = from_str_lenient(body).map_err(|e| {
         ModelError::Transport(format!(
             "{provider}: invalid response: not JSON ({e}): {}",
             truncate(body, 500)
         ))
     })?;
+    let has_candidate = v.candidates.as_ref().is_some_and(|c| !c.is_empty());
     let mut a = Assembler::new(provider, profile, fallback_model);
-    a.absorb(&v, body, &mut VecDeque::new())?;
-    if v.get("candidates").and_then(|c| c.get(0)).is_none() {
+    a.absorb(v, body, &mut VecDeque::new())?;
+    if !has_candidate {
         return Err(ModelError::Transport(format!(
             "{provider}: invalid response: no `candidates`: {}",
             truncate(body, 500)
@@ -517,6 +566,8 @@ pub(crate) fn parse_response(
 }
 
 impl StreamDecoder for Assembler {
+    type Chunk = wire::GenerateContentResponse;
+
     fn provider(&self) -> &str {
         &self.provider
     }
@@ -525,23 +576,13 @@ impl StreamDecoder for Assembler {
         self.finish.is_some()
     }
 
-    fn handle(
+    fn chunk(
         &mut self,
-        event: &SseEvent,
+        v: wire::GenerateContentResponse,
+        frame: &Frame<'_>,
         out: &mut VecDeque<StreamEvent>,
     ) -> Result<Flow, ModelError> {
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        let v: Value = serde_json::from_str(data).map_err(|e| {
-            ModelError::Transport(format!(
-                "{}: invalid stream chunk ({e}): {}",
-                self.provider,
-                truncate(data, 500)
-            ))
-        })?;
-        self.absorb(&v, data, out)?;
+        self.absorb(v, frame.data, out)?;
         Ok(Flow::Continue)
     }
 
@@ -572,8 +613,10 @@ impl Wire for GeminiWire {
         parse_response(body, &core.provider, &core.profile, core.model())
     }
 
-    fn decoder(&self, core: &Core) -> Box<dyn StreamDecoder> {
-        Box::new(Assembler::new(&core.provider, &core.profile, core.model()))
+    type Decoder = Assembler;
+
+    fn decoder(&self, core: &Core) -> Assembler {
+        Assembler::new(&core.provider, &core.profile, core.model())
     }
 }
 

@@ -2,10 +2,18 @@
 //! [`ChatRequest`], and a [`ChatResponse`] or a stream of [`StreamEvent`]s
 //! back to response JSON and SSE chunks.
 //!
-//! This is the inverse of the client mapping in `weft-providers`
-//! (`openai/wire.rs`), so a conversation survives a round trip through
-//! Weft's own OpenAI client and this server unchanged, with two documented
-//! exceptions that follow from the wire format itself:
+//! The wire types are the ones Weft's own OpenAI client uses
+//! ([`weft_providers::openai::wire`]): a request is read into
+//! [`request::ChatCompletionRequest`] (a value of the wrong JSON type is a
+//! 400 naming its path, through `serde_path_to_error`), then mapped and
+//! checked here (missing fields, values out of range, roles, tool names);
+//! answers are written as [`response::ChatCompletion`] and
+//! [`response::ChatCompletionChunk`] with the standard [`response::Usage`].
+//!
+//! This is the inverse of the client mapping in `weft-providers`, so a
+//! conversation survives a round trip through Weft's own OpenAI client and
+//! this server unchanged, with two documented exceptions that follow from
+//! the wire format itself:
 //!
 //! - reasoning arrives as `reasoning_content` (or `reasoning`) text on
 //!   assistant messages and becomes a [`Part::Reasoning`] tagged with the
@@ -30,12 +38,17 @@
 //! `parallel_tool_calls`, `logprobs`, ...) are ignored; `null` counts as
 //! absent everywhere.
 
+use response::Text;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use serde_path_to_error::Segment;
 use weft_model::types::{
     ChatRequest, ChatResponse, FinishReason, JsonSchemaFormat, Message, Part, ProviderOption,
     Reasoning, ResponseFormat, Role, StreamEvent, ToolCall, ToolChoice, ToolResult, ToolSpec,
     Usage,
 };
+use weft_providers::openai::wire::Arguments;
+pub use weft_providers::openai::wire::{request, response};
 
 /// A request field that is missing, has the wrong type or a bad value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,13 +74,10 @@ impl InvalidRequest {
         }
     }
 
-    fn wrong_type(param: impl Into<String>, expected: &str, got: &Value) -> Self {
+    fn wrong_type(param: impl Into<String>, expected: &str, got: &str) -> Self {
         let param = param.into();
         Self {
-            message: format!(
-                "Invalid type for '{param}': expected {expected}, but got {}.",
-                kind(got)
-            ),
+            message: format!("Invalid type for '{param}': expected {expected}, but got {got}."),
             param,
             code: "invalid_type",
         }
@@ -79,6 +89,37 @@ impl InvalidRequest {
             message: format!("Invalid value for '{param}': {why}"),
             param,
             code: "invalid_value",
+        }
+    }
+
+    /// The error of the typed read of `body`, at the path it names. The
+    /// readers say what they expected (`expected an array`); what was
+    /// found is looked up in `body`.
+    fn from_read(e: &serde_path_to_error::Error<serde_json::Error>, body: &Value) -> Self {
+        let path = e.path();
+        let param = if path.iter().next().is_none() {
+            String::new()
+        } else {
+            path.to_string()
+        };
+        let found = path.iter().try_fold(body, |v, segment| match segment {
+            Segment::Seq { index } => v.get(*index),
+            Segment::Map { key } => v.get(key.as_str()),
+            _ => None,
+        });
+        let inner = e.inner().to_string();
+        let expected = |rest: &str| {
+            rest.rsplit_once(", expected ")
+                .map_or_else(|| rest.to_owned(), |(_, x)| x.to_owned())
+        };
+        if let Some(rest) = inner.strip_prefix("invalid type: ") {
+            let got = found.map_or("something else", kind);
+            Self::wrong_type(param, &expected(rest), got)
+        } else if let Some(rest) = inner.strip_prefix("invalid value: ") {
+            let got = found.map_or_else(|| "something else".to_owned(), Value::to_string);
+            Self::bad_value(param, format!("expected {}, got {got}.", expected(rest)))
+        } else {
+            Self::bad_value(param, inner)
         }
     }
 }
@@ -107,35 +148,26 @@ pub struct CompletionRequest {
     pub chat: ChatRequest,
 }
 
-fn body_object(body: &Value) -> Result<&Map<String, Value>, InvalidRequest> {
-    body.as_object().ok_or_else(|| InvalidRequest {
+/// The `model` a request body names (read first, to pick the model before
+/// the rest of the body is checked).
+pub fn requested_model(body: &Value) -> Result<&str, InvalidRequest> {
+    let obj = body.as_object().ok_or_else(|| InvalidRequest {
         param: String::new(),
         message: format!(
             "The request body must be a JSON object, but it is {}.",
             kind(body)
         ),
         code: "invalid_type",
-    })
-}
-
-/// The `model` a request body names (read first, to pick the model before
-/// the rest of the body is checked).
-pub fn requested_model(body: &Value) -> Result<&str, InvalidRequest> {
-    let obj = body_object(body)?;
-    match field(obj, "model") {
+    })?;
+    match obj.get("model").filter(|v| !v.is_null()) {
         None => Err(InvalidRequest::missing("model")),
         Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
         Some(Value::String(_)) => Err(InvalidRequest::bad_value(
             "model",
             "the model name is empty.",
         )),
-        Some(other) => Err(InvalidRequest::wrong_type("model", "a string", other)),
+        Some(other) => Err(InvalidRequest::wrong_type("model", "a string", kind(other))),
     }
-}
-
-/// A field of `obj`, with `null` counted as absent.
-fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -146,130 +178,75 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<Option<&'a str>, InvalidRequest> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(InvalidRequest::wrong_type(
-            join(path, key),
-            "a string",
-            other,
-        )),
-    }
-}
-
-fn opt_bool(obj: &Map<String, Value>, path: &str, key: &str) -> Result<bool, InvalidRequest> {
-    match field(obj, key) {
-        None => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(InvalidRequest::wrong_type(
-            join(path, key),
-            "a boolean",
-            other,
-        )),
-    }
-}
-
-fn opt_f64(obj: &Map<String, Value>, key: &str) -> Result<Option<f64>, InvalidRequest> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| InvalidRequest::wrong_type(key, "a number", v)),
-    }
-}
-
-fn opt_u64(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>, InvalidRequest> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(v @ Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-            InvalidRequest::bad_value(key, format!("expected a non-negative integer, got {v}."))
-        }),
-        Some(other) => Err(InvalidRequest::wrong_type(key, "an integer", other)),
-    }
-}
-
-fn opt_u32(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, InvalidRequest> {
-    match opt_u64(obj, key)? {
-        None => Ok(None),
-        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
-            InvalidRequest::bad_value(key, format!("{n} is larger than {}.", u32::MAX))
-        }),
-    }
-}
-
-/// The text of a `content` (or reasoning) value: a string, or an array of
-/// strings and `{"type": "text", "text": ...}` parts. `None` when absent.
-fn content_text(value: Option<&Value>, path: &str) -> Result<Option<String>, InvalidRequest> {
+/// A string that must be there and not be empty.
+fn nonempty(value: Option<String>, path: String) -> Result<String, InvalidRequest> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Array(items)) => {
-            let mut text = String::new();
-            for (j, item) in items.iter().enumerate() {
-                let item_path = format!("{path}[{j}]");
-                match item {
-                    Value::String(s) => text.push_str(s),
-                    Value::Object(o) => {
-                        let ty = opt_str(o, &item_path, "type")?.unwrap_or("text");
-                        if ty != "text" {
-                            return Err(InvalidRequest::bad_value(
-                                join(&item_path, "type"),
-                                format!(
-                                    "content parts of type `{ty}` are not supported: this server takes text only."
-                                ),
-                            ));
-                        }
-                        match field(o, "text") {
-                            Some(Value::String(s)) => text.push_str(s),
-                            None => return Err(InvalidRequest::missing(join(&item_path, "text"))),
-                            Some(other) => {
-                                return Err(InvalidRequest::wrong_type(
-                                    join(&item_path, "text"),
-                                    "a string",
-                                    other,
-                                ));
-                            }
-                        }
-                    }
-                    other => {
-                        return Err(InvalidRequest::wrong_type(item_path, "a text part", other));
-                    }
-                }
-            }
-            Ok(Some(text))
-        }
-        Some(other) => Err(InvalidRequest::wrong_type(
+        Some(s) if !s.is_empty() => Ok(s),
+        Some(_) => Err(InvalidRequest::bad_value(path, "it is empty.")),
+        None => Err(InvalidRequest::missing(path)),
+    }
+}
+
+/// A JSON Schema, which must be an object, as text.
+fn schema_text(schema: Value, path: String) -> Result<String, InvalidRequest> {
+    match schema {
+        s @ Value::Object(_) => Ok(s.to_string()),
+        other => Err(InvalidRequest::wrong_type(
             path,
-            "a string or an array of text parts",
-            other,
+            "a JSON Schema object",
+            kind(&other),
         )),
     }
 }
 
-fn required_content(obj: &Map<String, Value>, path: &str) -> Result<String, InvalidRequest> {
-    let path = join(path, "content");
-    content_text(field(obj, "content"), &path)?.ok_or_else(|| InvalidRequest::missing(path))
-}
-
-fn nonempty_str(obj: &Map<String, Value>, path: &str, key: &str) -> Result<String, InvalidRequest> {
-    match opt_str(obj, path, key)? {
-        Some(s) if !s.is_empty() => Ok(s.to_owned()),
-        Some(_) => Err(InvalidRequest::bad_value(join(path, key), "it is empty.")),
-        None => Err(InvalidRequest::missing(join(path, key))),
+/// The text of a `content` (or reasoning) value: the string, or the text
+/// parts joined. `None` when absent.
+fn content_text(
+    content: Option<request::Content>,
+    path: &str,
+) -> Result<Option<String>, InvalidRequest> {
+    let parts = match content {
+        None => return Ok(None),
+        Some(request::Content::Text(s)) => return Ok(Some(s)),
+        Some(request::Content::Parts(parts)) => parts,
+    };
+    let mut text = String::new();
+    for (j, part) in parts.into_iter().enumerate() {
+        let part = match part {
+            request::ContentPart::Text(s) => {
+                text.push_str(&s);
+                continue;
+            }
+            request::ContentPart::Part(p) => p,
+        };
+        let item_path = format!("{path}[{j}]");
+        let ty = part.kind.as_deref().unwrap_or("text");
+        if ty != "text" {
+            return Err(InvalidRequest::bad_value(
+                join(&item_path, "type"),
+                format!(
+                    "content parts of type `{ty}` are not supported: this server takes text only."
+                ),
+            ));
+        }
+        match part.text {
+            Some(s) => text.push_str(&s),
+            None => return Err(InvalidRequest::missing(join(&item_path, "text"))),
+        }
     }
+    Ok(Some(text))
 }
 
-fn tool_call(v: &Value, path: &str) -> Result<ToolCall, InvalidRequest> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| InvalidRequest::wrong_type(path, "an object", v))?;
-    if let Some(ty) = opt_str(obj, path, "type")?
+fn required_content(
+    content: Option<request::Content>,
+    path: &str,
+) -> Result<String, InvalidRequest> {
+    let path = join(path, "content");
+    content_text(content, &path)?.ok_or_else(|| InvalidRequest::missing(path))
+}
+
+fn tool_call(c: request::ToolCall, path: &str) -> Result<ToolCall, InvalidRequest> {
+    if let Some(ty) = &c.kind
         && ty != "function"
     {
         return Err(InvalidRequest::bad_value(
@@ -277,30 +254,32 @@ fn tool_call(v: &Value, path: &str) -> Result<ToolCall, InvalidRequest> {
             format!("only `function` tool calls are supported, not `{ty}`."),
         ));
     }
-    let id = nonempty_str(obj, path, "id")?;
+    let id = nonempty(c.id, join(path, "id"))?;
     let fpath = join(path, "function");
-    let function = match field(obj, "function") {
-        Some(Value::Object(f)) => f,
-        Some(other) => return Err(InvalidRequest::wrong_type(fpath, "an object", other)),
-        None => return Err(InvalidRequest::missing(fpath)),
-    };
-    let name = nonempty_str(function, &fpath, "name")?;
+    let function = c.function.ok_or_else(|| InvalidRequest::missing(&fpath))?;
+    let name = nonempty(function.name, join(&fpath, "name"))?;
     let apath = join(&fpath, "arguments");
-    let arguments = match field(function, "arguments") {
+    let arguments = match function.arguments {
         None => "{}".to_owned(),
-        Some(Value::String(s)) if s.trim().is_empty() => "{}".to_owned(),
-        Some(Value::String(s)) => {
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(s) {
+        Some(Arguments::Text(s)) if s.trim().is_empty() => "{}".to_owned(),
+        Some(Arguments::Text(s)) => {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
                 return Err(InvalidRequest::bad_value(
                     apath,
                     format!("the arguments are not valid JSON ({e})."),
                 ));
             }
-            s.clone()
+            s
         }
         // Some clients send the arguments as an object.
-        Some(other @ Value::Object(_)) => other.to_string(),
-        Some(other) => return Err(InvalidRequest::wrong_type(apath, "a JSON string", other)),
+        Some(Arguments::Json(v @ Value::Object(_))) => v.to_string(),
+        Some(Arguments::Json(other)) => {
+            return Err(InvalidRequest::wrong_type(
+                apath,
+                "a JSON string",
+                kind(&other),
+            ));
+        }
     };
     Ok(ToolCall {
         id,
@@ -310,17 +289,14 @@ fn tool_call(v: &Value, path: &str) -> Result<ToolCall, InvalidRequest> {
 }
 
 fn assistant_message(
-    obj: &Map<String, Value>,
+    m: request::Message,
     path: &str,
     provider: &str,
 ) -> Result<Message, InvalidRequest> {
     let mut parts = Vec::new();
-    let reasoning = match content_text(
-        field(obj, "reasoning_content"),
-        &join(path, "reasoning_content"),
-    )? {
+    let reasoning = match content_text(m.reasoning_content, &join(path, "reasoning_content"))? {
         Some(r) => Some(r),
-        None => content_text(field(obj, "reasoning"), &join(path, "reasoning"))?,
+        None => content_text(m.reasoning, &join(path, "reasoning"))?,
     };
     if let Some(text) = reasoning.filter(|r| !r.is_empty()) {
         parts.push(Part::Reasoning(Reasoning {
@@ -330,17 +306,15 @@ fn assistant_message(
             redacted: false,
         }));
     }
-    let content = content_text(field(obj, "content"), &join(path, "content"))?;
+    let content = content_text(m.content, &join(path, "content"))?;
     let calls_path = join(path, "tool_calls");
-    let calls = match field(obj, "tool_calls") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(j, c)| tool_call(c, &format!("{calls_path}[{j}]")))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(other) => return Err(InvalidRequest::wrong_type(calls_path, "an array", other)),
-    };
+    let calls = m
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(j, c)| tool_call(c, &format!("{calls_path}[{j}]")))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(text) = content.filter(|t| !t.is_empty() || calls.is_empty()) {
         parts.push(Part::Text(text));
     }
@@ -348,12 +322,11 @@ fn assistant_message(
     Ok(Message::new(Role::Assistant, parts))
 }
 
-fn messages(v: Option<&Value>, provider: &str) -> Result<Vec<Message>, InvalidRequest> {
-    let items = match v {
-        None => return Err(InvalidRequest::missing("messages")),
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(InvalidRequest::wrong_type("messages", "an array", other)),
-    };
+fn messages(
+    items: Option<Vec<request::Message>>,
+    provider: &str,
+) -> Result<Vec<Message>, InvalidRequest> {
+    let items = items.ok_or_else(|| InvalidRequest::missing("messages"))?;
     if items.is_empty() {
         return Err(InvalidRequest::bad_value(
             "messages",
@@ -361,38 +334,35 @@ fn messages(v: Option<&Value>, provider: &str) -> Result<Vec<Message>, InvalidRe
         ));
     }
     let mut out: Vec<Message> = Vec::with_capacity(items.len());
-    for (i, m) in items.iter().enumerate() {
+    for (i, mut m) in items.into_iter().enumerate() {
         let path = format!("messages[{i}]");
-        let obj = m
-            .as_object()
-            .ok_or_else(|| InvalidRequest::wrong_type(&path, "an object", m))?;
         let role_path = join(&path, "role");
-        let role = match field(obj, "role") {
-            Some(Value::String(r)) => r.as_str(),
-            Some(other) => return Err(InvalidRequest::wrong_type(role_path, "a string", other)),
-            None => return Err(InvalidRequest::missing(role_path)),
-        };
+        let role = m
+            .role
+            .take()
+            .ok_or_else(|| InvalidRequest::missing(&role_path))?;
         match role {
-            "system" | "developer" => out.push(Message::system(required_content(obj, &path)?)),
-            "user" => out.push(Message::user(required_content(obj, &path)?)),
-            "assistant" => out.push(assistant_message(obj, &path, provider)?),
-            "tool" => {
-                let call_id = nonempty_str(obj, &path, "tool_call_id")?;
-                let content = content_text(field(obj, "content"), &join(&path, "content"))?
-                    .unwrap_or_default();
+            request::Role::System | request::Role::Developer => {
+                out.push(Message::system(required_content(m.content, &path)?))
+            }
+            request::Role::User => out.push(Message::user(required_content(m.content, &path)?)),
+            request::Role::Assistant => out.push(assistant_message(m, &path, provider)?),
+            request::Role::Tool => {
+                let call_id = nonempty(m.tool_call_id, join(&path, "tool_call_id"))?;
+                let content = content_text(m.content, &join(&path, "content"))?.unwrap_or_default();
                 let result = Part::ToolResult(ToolResult::ok(call_id, content));
                 match out.last_mut() {
                     Some(last) if last.role == Role::Tool => last.parts.push(result),
                     _ => out.push(Message::new(Role::Tool, vec![result])),
                 }
             }
-            "function" => {
+            request::Role::Function => {
                 return Err(InvalidRequest::bad_value(
                     role_path,
                     "the legacy `function` role is not supported; send tool results as `tool` messages.",
                 ));
             }
-            other => {
+            request::Role::Other(other) => {
                 return Err(InvalidRequest::bad_value(
                     role_path,
                     format!(
@@ -405,19 +375,12 @@ fn messages(v: Option<&Value>, provider: &str) -> Result<Vec<Message>, InvalidRe
     Ok(out)
 }
 
-fn tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, InvalidRequest> {
-    let items = match v {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(InvalidRequest::wrong_type("tools", "an array", other)),
-    };
+fn tools(items: Option<Vec<request::Tool>>) -> Result<Vec<ToolSpec>, InvalidRequest> {
+    let items = items.unwrap_or_default();
     let mut out: Vec<ToolSpec> = Vec::with_capacity(items.len());
-    for (i, t) in items.iter().enumerate() {
+    for (i, t) in items.into_iter().enumerate() {
         let path = format!("tools[{i}]");
-        let obj = t
-            .as_object()
-            .ok_or_else(|| InvalidRequest::wrong_type(&path, "an object", t))?;
-        if let Some(ty) = opt_str(obj, &path, "type")?
+        if let Some(ty) = &t.kind
             && ty != "function"
         {
             return Err(InvalidRequest::bad_value(
@@ -426,35 +389,21 @@ fn tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, InvalidRequest> {
             ));
         }
         let fpath = join(&path, "function");
-        let function = match field(obj, "function") {
-            Some(Value::Object(f)) => f,
-            Some(other) => return Err(InvalidRequest::wrong_type(fpath, "an object", other)),
-            None => return Err(InvalidRequest::missing(fpath)),
-        };
-        let name = nonempty_str(function, &fpath, "name")?;
+        let function = t.function.ok_or_else(|| InvalidRequest::missing(&fpath))?;
+        let name = nonempty(function.name, join(&fpath, "name"))?;
         if out.iter().any(|t| t.name == name) {
             return Err(InvalidRequest::bad_value(
                 join(&fpath, "name"),
                 format!("the tool name `{name}` is used twice."),
             ));
         }
-        let description = opt_str(function, &fpath, "description")?
-            .unwrap_or_default()
-            .to_owned();
-        let input_schema = match field(function, "parameters") {
+        let input_schema = match function.parameters {
             None => json!({"type": "object", "properties": {}}).to_string(),
-            Some(p @ Value::Object(_)) => p.to_string(),
-            Some(other) => {
-                return Err(InvalidRequest::wrong_type(
-                    join(&fpath, "parameters"),
-                    "a JSON Schema object",
-                    other,
-                ));
-            }
+            Some(p) => schema_text(p, join(&fpath, "parameters"))?,
         };
         out.push(ToolSpec {
             name,
-            description,
+            description: function.description.unwrap_or_default(),
             input_schema,
             output_schema: None,
         });
@@ -462,10 +411,13 @@ fn tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, InvalidRequest> {
     Ok(out)
 }
 
-fn tool_choice(v: Option<&Value>, tools: &[ToolSpec]) -> Result<ToolChoice, InvalidRequest> {
-    let choice = match v {
+fn tool_choice(
+    choice: Option<request::ToolChoice>,
+    tools: &[ToolSpec],
+) -> Result<ToolChoice, InvalidRequest> {
+    let choice = match choice {
         None => ToolChoice::Auto,
-        Some(Value::String(s)) => match s.as_str() {
+        Some(request::ToolChoice::Mode(s)) => match s.as_str() {
             "auto" => ToolChoice::Auto,
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
@@ -478,8 +430,8 @@ fn tool_choice(v: Option<&Value>, tools: &[ToolSpec]) -> Result<ToolChoice, Inva
                 ));
             }
         },
-        Some(Value::Object(o)) => {
-            if let Some(ty) = opt_str(o, "tool_choice", "type")?
+        Some(request::ToolChoice::Named(named)) => {
+            if let Some(ty) = &named.kind
                 && ty != "function"
             {
                 return Err(InvalidRequest::bad_value(
@@ -487,18 +439,10 @@ fn tool_choice(v: Option<&Value>, tools: &[ToolSpec]) -> Result<ToolChoice, Inva
                     format!("only `function` can be named, not `{ty}`."),
                 ));
             }
-            let function = match field(o, "function") {
-                Some(Value::Object(f)) => f,
-                Some(other) => {
-                    return Err(InvalidRequest::wrong_type(
-                        "tool_choice.function",
-                        "an object",
-                        other,
-                    ));
-                }
-                None => return Err(InvalidRequest::missing("tool_choice.function")),
-            };
-            let name = nonempty_str(function, "tool_choice.function", "name")?;
+            let function = named
+                .function
+                .ok_or_else(|| InvalidRequest::missing("tool_choice.function"))?;
+            let name = nonempty(function.name, "tool_choice.function.name".into())?;
             if !tools.iter().any(|t| t.name == name) {
                 return Err(InvalidRequest::bad_value(
                     "tool_choice.function.name",
@@ -506,13 +450,6 @@ fn tool_choice(v: Option<&Value>, tools: &[ToolSpec]) -> Result<ToolChoice, Inva
                 ));
             }
             ToolChoice::Named(name)
-        }
-        Some(other) => {
-            return Err(InvalidRequest::wrong_type(
-                "tool_choice",
-                "a string or an object",
-                other,
-            ));
         }
     };
     if choice == ToolChoice::Required && tools.is_empty() {
@@ -524,44 +461,29 @@ fn tool_choice(v: Option<&Value>, tools: &[ToolSpec]) -> Result<ToolChoice, Inva
     Ok(choice)
 }
 
-fn response_format(v: Option<&Value>) -> Result<ResponseFormat, InvalidRequest> {
-    let obj = match v {
-        None => return Ok(ResponseFormat::Text),
-        Some(Value::Object(o)) => o,
-        Some(other) => {
-            return Err(InvalidRequest::wrong_type(
-                "response_format",
-                "an object",
-                other,
-            ));
-        }
+fn response_format(
+    format: Option<request::ResponseFormat>,
+) -> Result<ResponseFormat, InvalidRequest> {
+    let Some(format) = format else {
+        return Ok(ResponseFormat::Text);
     };
-    match opt_str(obj, "response_format", "type")? {
+    match format.kind.as_deref() {
         None => Err(InvalidRequest::missing("response_format.type")),
         Some("text") => Ok(ResponseFormat::Text),
         Some("json_object") => Ok(ResponseFormat::JsonObject),
         Some("json_schema") => {
             let path = "response_format.json_schema";
-            let f = match field(obj, "json_schema") {
-                Some(Value::Object(f)) => f,
-                Some(other) => return Err(InvalidRequest::wrong_type(path, "an object", other)),
-                None => return Err(InvalidRequest::missing(path)),
-            };
-            let schema = match field(f, "schema") {
-                Some(s @ Value::Object(_)) => s.to_string(),
-                Some(other) => {
-                    return Err(InvalidRequest::wrong_type(
-                        join(path, "schema"),
-                        "a JSON Schema object",
-                        other,
-                    ));
-                }
+            let f = format
+                .json_schema
+                .ok_or_else(|| InvalidRequest::missing(path))?;
+            let schema = match f.schema {
+                Some(s) => schema_text(s, join(path, "schema"))?,
                 None => return Err(InvalidRequest::missing(join(path, "schema"))),
             };
             Ok(ResponseFormat::JsonSchema(JsonSchemaFormat {
-                name: opt_str(f, path, "name")?.unwrap_or("response").to_owned(),
+                name: f.name.unwrap_or_else(|| "response".into()),
                 schema,
-                strict: opt_bool(f, path, "strict")?,
+                strict: f.strict.unwrap_or(false),
             }))
         }
         Some(other) => Err(InvalidRequest::bad_value(
@@ -571,41 +493,20 @@ fn response_format(v: Option<&Value>) -> Result<ResponseFormat, InvalidRequest> 
     }
 }
 
-fn stop(v: Option<&Value>) -> Result<Vec<String>, InvalidRequest> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone()).into_iter().collect()),
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, s) in items.iter().enumerate() {
-                match s {
-                    Value::String(s) if s.is_empty() => {}
-                    Value::String(s) => out.push(s.clone()),
-                    other => {
-                        return Err(InvalidRequest::wrong_type(
-                            format!("stop[{i}]"),
-                            "a string",
-                            other,
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-        Some(other) => Err(InvalidRequest::wrong_type(
-            "stop",
-            "a string or an array of strings",
-            other,
-        )),
+fn stop(stop: Option<request::Stop>) -> Vec<String> {
+    match stop {
+        None => Vec::new(),
+        Some(request::Stop::One(s)) => (!s.is_empty()).then_some(s).into_iter().collect(),
+        Some(request::Stop::Many(all)) => all.into_iter().filter(|s| !s.is_empty()).collect(),
     }
 }
 
 fn sampling_value(
-    obj: &Map<String, Value>,
+    value: Option<f64>,
     key: &str,
     range: std::ops::RangeInclusive<f64>,
 ) -> Result<Option<f32>, InvalidRequest> {
-    match opt_f64(obj, key)? {
+    match value {
         None => Ok(None),
         Some(v) if range.contains(&v) => Ok(Some(v as f32)),
         Some(v) => Err(InvalidRequest::bad_value(
@@ -625,37 +526,48 @@ fn sampling_value(
 /// `repetition_penalty` extensions as a provider option.
 pub fn parse_request(body: &Value, provider: &str) -> Result<CompletionRequest, InvalidRequest> {
     let model = requested_model(body)?.to_owned();
-    let obj = body_object(body)?;
-    let messages = messages(field(obj, "messages"), provider)?;
-    let tools = tools(field(obj, "tools"))?;
-    let tool_choice = tool_choice(field(obj, "tool_choice"), &tools)?;
-    let response_format = response_format(field(obj, "response_format"))?;
+    let wire: request::ChatCompletionRequest =
+        serde_path_to_error::deserialize(body).map_err(|e| InvalidRequest::from_read(&e, body))?;
+    let messages = messages(wire.messages, provider)?;
+    let tools = tools(wire.tools)?;
+    let tool_choice = tool_choice(wire.tool_choice, &tools)?;
+    let response_format = response_format(wire.response_format)?;
 
     let mut chat = ChatRequest::new(messages)
         .with_tools(tools)
         .with_tool_choice(tool_choice)
         .with_response_format(response_format);
     let s = &mut chat.sampling;
-    s.temperature = sampling_value(obj, "temperature", 0.0..=f64::MAX)?;
-    s.top_p = sampling_value(obj, "top_p", 0.0..=1.0)?;
-    s.frequency_penalty = sampling_value(obj, "frequency_penalty", f64::MIN..=f64::MAX)?;
-    s.presence_penalty = sampling_value(obj, "presence_penalty", f64::MIN..=f64::MAX)?;
-    s.top_k = opt_u32(obj, "top_k")?;
-    s.seed = opt_u64(obj, "seed")?;
-    let max_key = if field(obj, "max_completion_tokens").is_some() {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
+    s.temperature = sampling_value(wire.temperature, "temperature", 0.0..=f64::MAX)?;
+    s.top_p = sampling_value(wire.top_p, "top_p", 0.0..=1.0)?;
+    s.frequency_penalty = sampling_value(
+        wire.frequency_penalty,
+        "frequency_penalty",
+        f64::MIN..=f64::MAX,
+    )?;
+    s.presence_penalty = sampling_value(
+        wire.presence_penalty,
+        "presence_penalty",
+        f64::MIN..=f64::MAX,
+    )?;
+    s.top_k = wire.top_k;
+    s.seed = wire.seed;
+    let (max_key, max) = match wire.max_completion_tokens {
+        Some(max) => ("max_completion_tokens", Some(max)),
+        None => ("max_tokens", wire.max_tokens),
     };
-    chat.max_output_tokens = match opt_u32(obj, max_key)? {
+    chat.max_output_tokens = match max {
         Some(0) => return Err(InvalidRequest::bad_value(max_key, "it must be at least 1.")),
         max => max,
     };
-    chat.stop = stop(field(obj, "stop"))?;
+    chat.stop = stop(wire.stop);
 
     let mut extensions = Map::new();
-    for key in ["min_p", "repetition_penalty"] {
-        if let Some(v) = opt_f64(obj, key)? {
+    for (key, value) in [
+        ("min_p", wire.min_p),
+        ("repetition_penalty", wire.repetition_penalty),
+    ] {
+        if let Some(v) = value {
             extensions.insert(key.into(), v.into());
         }
     }
@@ -666,7 +578,7 @@ pub fn parse_request(body: &Value, provider: &str) -> Result<CompletionRequest, 
         });
     }
 
-    if let Some(n) = opt_u64(obj, "n")?
+    if let Some(n) = wire.n
         && n != 1
     {
         return Err(InvalidRequest::bad_value(
@@ -674,22 +586,13 @@ pub fn parse_request(body: &Value, provider: &str) -> Result<CompletionRequest, 
             format!("only one choice per request is supported, not {n}."),
         ));
     }
-    let stream = opt_bool(obj, "", "stream")?;
-    let include_usage = match field(obj, "stream_options") {
-        None => false,
-        Some(Value::Object(o)) => opt_bool(o, "stream_options", "include_usage")?,
-        Some(other) => {
-            return Err(InvalidRequest::wrong_type(
-                "stream_options",
-                "an object",
-                other,
-            ));
-        }
-    };
     Ok(CompletionRequest {
         model,
-        stream,
-        include_usage,
+        stream: wire.stream.unwrap_or(false),
+        include_usage: wire
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         chat,
     })
 }
@@ -705,42 +608,44 @@ pub fn finish_reason(reason: FinishReason) -> &'static str {
     }
 }
 
-/// The wire `usage` object, with the cache and reasoning buckets in
+/// The wire `usage`, with the cache and reasoning buckets in
 /// `prompt_tokens_details` and `completion_tokens_details`.
-pub fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.input_tokens,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": u.total_tokens(),
-        "prompt_tokens_details": {
-            "cached_tokens": u.cache_read_tokens,
-            "cache_write_tokens": u.cache_write_tokens,
+pub fn usage(u: &Usage) -> response::Usage {
+    response::Usage {
+        prompt_tokens: u.input_tokens,
+        completion_tokens: u.output_tokens,
+        total_tokens: u.total_tokens(),
+        prompt_tokens_details: response::PromptTokensDetails {
+            cached_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
         },
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    })
+        completion_tokens_details: response::CompletionTokensDetails {
+            reasoning_tokens: u.reasoning_tokens,
+        },
+    }
 }
 
-fn tool_call_json(index: usize, c: &ToolCall, with_index: bool) -> Value {
+fn wire_tool_call(index: usize, c: &ToolCall, with_index: bool) -> response::ToolCall {
     let id = if c.id.is_empty() {
         format!("call_{index}")
     } else {
         c.id.clone()
     };
-    let mut v = json!({
-        "id": id,
-        "type": "function",
-        "function": {"name": c.name, "arguments": c.arguments},
-    });
-    if with_index {
-        v["index"] = index.into();
+    response::ToolCall {
+        index: with_index.then_some(index as u64),
+        id: Some(id),
+        kind: Some("function".into()),
+        function: Some(response::FunctionCall {
+            name: Some(c.name.clone()),
+            arguments: Some(Arguments::Text(c.arguments.clone())),
+        }),
     }
-    v
 }
 
 /// The wire assistant `message` of an answer: text parts joined into
 /// `content` (`null` when the turn only calls tools), reasoning text joined
 /// into `reasoning_content`, and `tool_calls`.
-pub fn message_json(m: &Message) -> Value {
+pub fn message(m: &Message) -> response::AssistantMessage {
     let mut content = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
@@ -748,27 +653,17 @@ pub fn message_json(m: &Message) -> Value {
         match part {
             Part::Text(t) => content.push_str(t),
             Part::Reasoning(r) => reasoning.push_str(&r.text),
-            Part::ToolCall(c) => calls.push(tool_call_json(calls.len(), c, false)),
+            Part::ToolCall(c) => calls.push(wire_tool_call(calls.len(), c, false)),
             Part::ToolResult(_) => {}
         }
     }
-    let mut msg = Map::new();
-    msg.insert("role".into(), "assistant".into());
-    msg.insert(
-        "content".into(),
-        if content.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            content.into()
-        },
-    );
-    if !reasoning.is_empty() {
-        msg.insert("reasoning_content".into(), reasoning.into());
+    response::AssistantMessage {
+        role: Some("assistant".into()),
+        content: (!content.is_empty() || calls.is_empty()).then_some(Text(content)),
+        reasoning_content: (!reasoning.is_empty()).then_some(Text(reasoning)),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+        ..Default::default()
     }
-    if !calls.is_empty() {
-        msg.insert("tool_calls".into(), calls.into());
-    }
-    Value::Object(msg)
 }
 
 /// The model name an answer reports: the backend's own name when it gave
@@ -782,25 +677,37 @@ fn reported_model<'a>(served: &'a str, response: &'a ChatResponse) -> &'a str {
 }
 
 /// The `chat.completion` object for an unstreamed answer.
-pub fn completion_json(id: &str, created: u64, served: &str, response: &ChatResponse) -> Value {
-    json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": reported_model(served, response),
-        "choices": [{
-            "index": 0,
-            "message": message_json(&response.message),
-            "logprobs": null,
-            "finish_reason": finish_reason(response.finish_reason),
-        }],
-        "usage": usage_json(&response.usage),
-    })
+pub fn completion_json(
+    id: &str,
+    created: u64,
+    served: &str,
+    response: &ChatResponse,
+) -> response::ChatCompletion<response::Usage> {
+    response::ChatCompletion {
+        id: Some(id.to_owned()),
+        object: Some("chat.completion".into()),
+        created: Some(created),
+        model: Some(reported_model(served, response).to_owned()),
+        choices: Some(vec![response::Choice {
+            index: Some(0),
+            message: Some(message(&response.message)),
+            logprobs: (),
+            finish_reason: Some(finish_reason(response.finish_reason).into()),
+        }]),
+        usage: Some(usage(&response.usage)),
+        ..Default::default()
+    }
 }
 
 /// One Server-Sent Events frame: `data: {json}` and a blank line.
-pub fn sse_frame(data: &Value) -> String {
-    format!("data: {data}\n\n")
+pub fn sse_frame<T: Serialize + ?Sized>(data: &T) -> String {
+    // Plain data structs and `Value`s always serialize; should one not,
+    // the frame still reports an error instead of breaking the stream.
+    let json = serde_json::to_string(data).unwrap_or_else(|e| {
+        json!({"error": {"message": format!("the server could not write this frame: {e}"), "type": "server_error"}})
+            .to_string()
+    });
+    format!("data: {json}\n\n")
 }
 
 /// The frame that ends every stream.
@@ -846,19 +753,63 @@ impl ChunkEncoder {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        sse_frame(&json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        }))
+    fn frame(
+        &self,
+        choices: Vec<response::ChunkChoice<response::Usage>>,
+        usage: Option<response::Usage>,
+    ) -> String {
+        sse_frame(&response::ChatCompletionChunk {
+            id: Some(self.id.clone()),
+            object: Some("chat.completion.chunk".into()),
+            created: Some(self.created),
+            model: Some(self.model.clone()),
+            choices: Some(choices),
+            usage,
+            ..Default::default()
+        })
+    }
+
+    fn chunk(&self, delta: response::Delta, finish: Option<&str>) -> String {
+        let choice = response::ChunkChoice {
+            index: Some(0),
+            delta: Some(delta),
+            logprobs: (),
+            finish_reason: finish.map(str::to_owned),
+            usage: None,
+        };
+        self.frame(vec![choice], None)
+    }
+
+    fn text_chunk(&self, text: &str) -> String {
+        self.chunk(
+            response::Delta {
+                content: Some(Text(text.to_owned())),
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    fn reasoning_chunk(&self, reasoning: &str) -> String {
+        self.chunk(
+            response::Delta {
+                reasoning_content: Some(Text(reasoning.to_owned())),
+                ..Default::default()
+            },
+            None,
+        )
     }
 
     /// The opening frame: the assistant role with empty content.
     pub fn start(&self) -> String {
-        self.chunk(json!({"role": "assistant", "content": ""}), None)
+        self.chunk(
+            response::Delta {
+                role: Some("assistant".into()),
+                content: Some(Text::default()),
+                ..Default::default()
+            },
+            None,
+        )
     }
 
     /// True once [`StreamEvent::Done`] was encoded.
@@ -867,7 +818,10 @@ impl ChunkEncoder {
     }
 
     fn call_frame(&mut self, call: &ToolCall) -> String {
-        let delta = json!({"tool_calls": [tool_call_json(self.next_index, call, true)]});
+        let delta = response::Delta {
+            tool_calls: Some(vec![wire_tool_call(self.next_index, call, true)]),
+            ..Default::default()
+        };
         self.next_index += 1;
         self.chunk(delta, None)
     }
@@ -880,13 +834,13 @@ impl ChunkEncoder {
         match event {
             StreamEvent::TextDelta(t) if t.is_empty() => Vec::new(),
             StreamEvent::TextDelta(t) => {
-                let frame = self.chunk(json!({"content": t}), None);
+                let frame = self.text_chunk(&t);
                 self.text.push_str(&t);
                 vec![frame]
             }
             StreamEvent::ReasoningDelta(r) if r.is_empty() => Vec::new(),
             StreamEvent::ReasoningDelta(r) => {
-                let frame = self.chunk(json!({"reasoning_content": r}), None);
+                let frame = self.reasoning_chunk(&r);
                 self.reasoning.push_str(&r);
                 vec![frame]
             }
@@ -906,13 +860,13 @@ impl ChunkEncoder {
         if let Some(rest) = reasoning.strip_prefix(self.reasoning.as_str())
             && !rest.is_empty()
         {
-            frames.push(self.chunk(json!({"reasoning_content": rest}), None));
+            frames.push(self.reasoning_chunk(rest));
         }
         let text = response.text();
         if let Some(rest) = text.strip_prefix(self.text.as_str())
             && !rest.is_empty()
         {
-            frames.push(self.chunk(json!({"content": rest}), None));
+            frames.push(self.text_chunk(rest));
         }
         let mut sent = std::mem::take(&mut self.sent_calls);
         for call in response.tool_calls() {
@@ -925,16 +879,12 @@ impl ChunkEncoder {
         }
         let model = reported_model(&self.model, response).to_owned();
         self.model = model;
-        frames.push(self.chunk(json!({}), Some(finish_reason(response.finish_reason))));
+        frames.push(self.chunk(
+            response::Delta::default(),
+            Some(finish_reason(response.finish_reason)),
+        ));
         if self.include_usage {
-            frames.push(sse_frame(&json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": usage_json(&response.usage),
-            })));
+            frames.push(self.frame(Vec::new(), Some(usage(&response.usage))));
         }
         self.finished = true;
         frames
@@ -1109,6 +1059,72 @@ mod tests {
     }
 
     #[test]
+    fn type_errors_say_what_was_expected_and_found() {
+        let with = |key: &str, v: Value| {
+            let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            b[key] = v;
+            parse(b).unwrap_err()
+        };
+        let cases = [
+            (
+                with("messages", json!([["user", "hi"]])),
+                "Invalid type for 'messages[0]': expected an object, but got an array.",
+                "invalid_type",
+            ),
+            (
+                with("messages", json!([{"role": "user", "content": 5}])),
+                "Invalid type for 'messages[0].content': expected a string or an array of text parts, but got a number.",
+                "invalid_type",
+            ),
+            (
+                with("messages", json!([{"role": "user", "content": [null]}])),
+                "Invalid type for 'messages[0].content[0]': expected a text part, but got null.",
+                "invalid_type",
+            ),
+            (
+                with("temperature", json!("hot")),
+                "Invalid type for 'temperature': expected a number, but got a string.",
+                "invalid_type",
+            ),
+            (
+                with("stop", json!([1])),
+                "Invalid type for 'stop[0]': expected a string, but got a number.",
+                "invalid_type",
+            ),
+            (
+                with("seed", json!(-3)),
+                "Invalid value for 'seed': expected a non-negative integer, got -3.",
+                "invalid_value",
+            ),
+            (
+                with("max_tokens", json!(1.5)),
+                "Invalid value for 'max_tokens': expected a non-negative integer, got 1.5.",
+                "invalid_value",
+            ),
+            (
+                with("top_k", json!(5_000_000_000u64)),
+                "Invalid value for 'top_k': 5000000000 is larger than 4294967295.",
+                "invalid_value",
+            ),
+            (
+                with("tool_choice", json!(5)),
+                "Invalid type for 'tool_choice': expected a string or an object, but got a number.",
+                "invalid_type",
+            ),
+        ];
+        for (err, message, code) in cases {
+            assert_eq!((err.message.as_str(), err.code), (message, code), "{err:?}");
+        }
+        // Fields this server does not use are not checked.
+        let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "hi",
+            "reasoning_details": 5}]});
+        b["parallel_tool_calls"] = json!("yes");
+        b["tool_stream"] = json!([]);
+        b["user"] = json!(5);
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
     fn answers_map_back() {
         let response = ChatResponse {
             message: Message::new(
@@ -1131,7 +1147,8 @@ mod tests {
             },
             model: String::new(),
         };
-        let v = completion_json("chatcmpl-1", 5, "served", &response);
+        let v =
+            serde_json::to_value(completion_json("chatcmpl-1", 5, "served", &response)).unwrap();
         assert_eq!(v["model"], "served");
         assert_eq!(v["usage"]["total_tokens"], 5);
         let m = &v["choices"][0]["message"];

@@ -11,14 +11,19 @@
 //! without tool support, schemas that are not JSON) is
 //! [`Action::Refused`], and the call then fails with
 //! [`weft_model::ModelError::Unsupported`] before anything is sent.
+//!
+//! Planning is a fixed sequence of small passes, each making one kind of
+//! change (thinking, reasoning replay, required fields, sampling, tools,
+//! tool choice, response format, streaming); the order is documented where
+//! the passes are listed.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use weft_model::types::{
-    ChatRequest, Message, ModelError, Part, ProviderOption, Reasoning, ResponseFormat, Role,
-    ToolChoice,
+    ChatRequest, JsonSchemaFormat, Message, ModelError, Part, ProviderOption, Reasoning,
+    ResponseFormat, Role, ToolChoice,
 };
 
 use crate::catalog::{
@@ -261,8 +266,65 @@ fn target_of(p: Param) -> String {
     }
 }
 
+/// A request being adapted: what the passes read, and what they change.
+struct Planning<'a> {
+    /// The request as the caller wrote it.
+    original: &'a ChatRequest,
+    /// The provider name that tags its own reasoning.
+    provider: &'a str,
+    /// The provider's wire quirks.
+    profile: &'a Profile,
+    /// What the model accepts.
+    caps: &'a ModelCaps,
+    /// What to do with other providers' reasoning.
+    foreign: ForeignReasoning,
+    /// Whether the model thinks on this request.
+    thinking: bool,
+    /// The request as adapted so far.
+    request: ChatRequest,
+    /// The changes made so far.
+    adaptation: Adaptation,
+    /// Client-side validation of the answer, once a pass asks for it.
+    validation: Option<Validation>,
+    /// Streamed calls with tools are made unstreamed.
+    unstreamed_tools: bool,
+}
+
+/// One adaptation pass.
+type Pass = fn(&mut Planning<'_>);
+
+/// The adaptation passes, in the order they run. Each makes one kind of
+/// change and lists it in the [`Adaptation`]. The order matters where a
+/// pass reads what an earlier one decided, and it fixes the order of the
+/// report and of the instructions added to the system message:
+///
+/// 1. [`thinking_off_for_unsigned_tool_turn`] may turn thinking off, which
+///    the passes after it read;
+/// 2. [`replay_reasoning`] drops or converts reasoning before
+///    [`add_fields_required_on_tool_call_turns`] looks at what is left;
+/// 3. the sampling passes ([`drop_unaccepted_sampling`],
+///    [`clamp_temperature`], [`clamp_output_limit`]);
+/// 4. [`check_and_lower_tools`] before [`adapt_tool_choice`], which checks
+///    a named choice against the tools (and may narrow them);
+/// 5. [`adapt_tool_choice`] before [`adapt_response_format`]: both may add
+///    an instruction, in that order;
+/// 6. [`buffer_streams`] last: it reads the validation and the final tools.
+const PASSES: &[Pass] = &[
+    thinking_off_for_unsigned_tool_turn,
+    replay_reasoning,
+    add_fields_required_on_tool_call_turns,
+    drop_unaccepted_sampling,
+    clamp_temperature,
+    clamp_output_limit,
+    check_and_lower_tools,
+    adapt_tool_choice,
+    adapt_response_format,
+    buffer_streams,
+];
+
 /// Plans `req` for `caps` at the provider named `provider` (the name that
-/// tags its own reasoning) with `profile`'s wire quirks.
+/// tags its own reasoning) with `profile`'s wire quirks: the [`PASSES`],
+/// in order.
 pub(crate) fn plan(
     req: &ChatRequest,
     provider: &str,
@@ -270,55 +332,82 @@ pub(crate) fn plan(
     caps: &ModelCaps,
     foreign: ForeignReasoning,
 ) -> Plan {
-    let mut out = req.clone();
     let options = merged_options(req, provider);
-    let mut thinking = match caps.thinking {
+    let thinking = match caps.thinking {
         Thinking::Never => false,
         Thinking::Always => true,
         Thinking::DefaultOn => thinking_option(&options) != Some(false),
         Thinking::DefaultOff => thinking_option(&options) == Some(true),
     };
-    let mut a = Adaptation {
-        provider: caps.provider.clone(),
-        model: caps.model.clone(),
-        known_model: caps.known,
+    let mut p = Planning {
+        original: req,
+        provider,
+        profile,
+        caps,
+        foreign,
         thinking,
-        client_validation: false,
-        adjustments: Vec::new(),
+        request: req.clone(),
+        adaptation: Adaptation {
+            provider: caps.provider.clone(),
+            model: caps.model.clone(),
+            known_model: caps.known,
+            thinking,
+            client_validation: false,
+            adjustments: Vec::new(),
+        },
+        validation: None,
+        unstreamed_tools: false,
     };
-
-    // Anthropic: with thinking on, the assistant turn a tool result answers
-    // must start with its signed thinking. A turn from elsewhere has none,
-    // so thinking is turned off for this request.
-    if thinking && caps.reasoning_replay == ReasoningReplay::AnthropicThinking {
-        let last_assistant = req.messages.iter().rposition(|m| m.role == Role::Assistant);
-        if let Some(i) = last_assistant {
-            let m = &req.messages[i];
-            let has_calls = m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
-            let signed = matches!(m.parts.first(), Some(Part::Reasoning(r))
-                if is_own(r, provider) && r.signature.is_some());
-            if has_calls && !signed {
-                out.provider_options.push(ProviderOption {
-                    provider: provider.to_owned(),
-                    json: r#"{"thinking":null}"#.into(),
-                });
-                thinking = false;
-                a.thinking = false;
-                a.push(
-                    Action::Dropped,
-                    "provider_options.thinking",
-                    format!(
-                        "messages[{i}] calls tools without this provider's signed thinking \
-                         (a turn from another provider); thinking is off for this request"
-                    ),
-                );
-            }
-        }
+    for pass in PASSES {
+        pass(&mut p);
     }
+    Plan {
+        buffer_stream: p.validation.is_some(),
+        request: p.request,
+        adaptation: p.adaptation,
+        validation: p.validation,
+        unstreamed_tools: p.unstreamed_tools,
+    }
+}
 
-    // Reasoning: foreign parts are dropped or become text; own parts the
-    // model cannot take back are dropped.
-    for (mi, m) in out.messages.iter_mut().enumerate() {
+/// Anthropic: with thinking on, the assistant turn a tool result answers
+/// must start with its signed thinking. A turn from elsewhere has none, so
+/// thinking is turned off for this request.
+fn thinking_off_for_unsigned_tool_turn(p: &mut Planning<'_>) {
+    if !(p.thinking && p.caps.reasoning_replay == ReasoningReplay::AnthropicThinking) {
+        return;
+    }
+    let messages = &p.original.messages;
+    let Some(i) = messages.iter().rposition(|m| m.role == Role::Assistant) else {
+        return;
+    };
+    let m = &messages[i];
+    let has_calls = m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
+    let signed = matches!(m.parts.first(), Some(Part::Reasoning(r))
+        if is_own(r, p.provider) && r.signature.is_some());
+    if has_calls && !signed {
+        p.request.provider_options.push(ProviderOption {
+            provider: p.provider.to_owned(),
+            json: r#"{"thinking":null}"#.into(),
+        });
+        p.thinking = false;
+        p.adaptation.thinking = false;
+        p.adaptation.push(
+            Action::Dropped,
+            "provider_options.thinking",
+            format!(
+                "messages[{i}] calls tools without this provider's signed thinking \
+                 (a turn from another provider); thinking is off for this request"
+            ),
+        );
+    }
+}
+
+/// Reasoning: foreign parts are dropped or become text; own parts the
+/// model cannot take back are dropped.
+fn replay_reasoning(p: &mut Planning<'_>) {
+    let (provider, caps) = (p.provider, p.caps);
+    for (mi, m) in p.request.messages.iter_mut().enumerate() {
         if m.role != Role::Assistant {
             continue;
         }
@@ -334,8 +423,8 @@ pub(crate) fn plan(
                 .clone()
                 .unwrap_or_else(|| "an unknown provider".into());
             if !is_own(&r, provider) {
-                if foreign == ForeignReasoning::AsText && !r.redacted && !r.text.is_empty() {
-                    a.push(
+                if p.foreign == ForeignReasoning::AsText && !r.redacted && !r.text.is_empty() {
+                    p.adaptation.push(
                         Action::Converted,
                         target,
                         format!("reasoning from {origin} sent as text"),
@@ -345,7 +434,7 @@ pub(crate) fn plan(
                         r.text
                     )));
                 } else {
-                    a.push(
+                    p.adaptation.push(
                         Action::Dropped,
                         target,
                         format!(
@@ -358,7 +447,7 @@ pub(crate) fn plan(
             }
             let keep = match caps.reasoning_replay {
                 ReasoningReplay::None => {
-                    a.push(
+                    p.adaptation.push(
                         Action::Dropped,
                         target,
                         format!("{} takes no reasoning back", caps.model),
@@ -366,7 +455,7 @@ pub(crate) fn plan(
                     false
                 }
                 ReasoningReplay::AnthropicThinking if r.signature.is_none() => {
-                    a.push(
+                    p.adaptation.push(
                         Action::Dropped,
                         target,
                         "thinking without a signature cannot be replayed",
@@ -381,9 +470,14 @@ pub(crate) fn plan(
         }
         m.parts = parts;
     }
+}
 
-    // Fields the provider requires on assistant turns.
-    for (mi, m) in out.messages.iter_mut().enumerate() {
+/// Fields the provider requires on assistant turns that call tools: an
+/// empty `reasoning_content` while thinking (DeepSeek, Kimi), and a thought
+/// signature before the first call (Gemini 3).
+fn add_fields_required_on_tool_call_turns(p: &mut Planning<'_>) {
+    let (provider, caps) = (p.provider, p.caps);
+    for (mi, m) in p.request.messages.iter_mut().enumerate() {
         if m.role != Role::Assistant {
             continue;
         }
@@ -392,7 +486,7 @@ pub(crate) fn plan(
             continue;
         };
         let has_reasoning = m.parts.iter().any(|p| matches!(p, Part::Reasoning(_)));
-        if thinking
+        if p.thinking
             && caps.reasoning_required
             && caps.reasoning_replay == ReasoningReplay::ReasoningContent
             && !has_reasoning
@@ -404,7 +498,7 @@ pub(crate) fn plan(
                     ..Default::default()
                 }),
             );
-            a.push(
+            p.adaptation.push(
                 Action::Added,
                 format!("messages[{mi}].reasoning_content"),
                 "an empty reasoning field: the provider requires one on tool-call turns while thinking",
@@ -423,7 +517,7 @@ pub(crate) fn plan(
                         ..Default::default()
                     }),
                 );
-                a.push(
+                p.adaptation.push(
                     Action::Added,
                     format!("messages[{mi}].parts[{first_call}].thoughtSignature"),
                     format!("`{GEMINI_SKIP_SIGNATURE}`: the call has no signature of this model's"),
@@ -431,63 +525,80 @@ pub(crate) fn plan(
             }
         }
     }
+}
 
-    // Sampling parameters.
+/// Sampling parameters the model fixes, does not support, or ignores
+/// while it thinks are dropped.
+fn drop_unaccepted_sampling(p: &mut Planning<'_>) {
+    let caps = p.caps;
     let mut drops: Vec<(Param, &str)> = Vec::new();
-    for p in &caps.fixed_params {
-        drops.push((*p, "fixed by the model: any value is rejected"));
+    for param in &caps.fixed_params {
+        drops.push((*param, "fixed by the model: any value is rejected"));
     }
-    for p in &caps.unsupported_params {
-        drops.push((*p, "not supported by the model"));
+    for param in &caps.unsupported_params {
+        drops.push((*param, "not supported by the model"));
     }
-    if thinking {
-        for p in &caps.ignored_params_thinking {
-            drops.push((*p, "ignored or rejected while the model thinks"));
+    if p.thinking {
+        for param in &caps.ignored_params_thinking {
+            drops.push((*param, "ignored or rejected while the model thinks"));
         }
     }
-    for (p, why) in drops {
-        if let Some(v) = sampling_value(&out, p) {
-            clear_param(&mut out, p);
-            a.push(Action::Dropped, target_of(p), format!("{v}: {why}"));
+    for (param, why) in drops {
+        if let Some(v) = sampling_value(&p.request, param) {
+            clear_param(&mut p.request, param);
+            p.adaptation
+                .push(Action::Dropped, target_of(param), format!("{v}: {why}"));
         }
     }
-    if let (Some(range), Some(t)) = (caps.temperature, out.sampling.temperature)
+}
+
+/// A temperature outside the model's range is clamped into it.
+fn clamp_temperature(p: &mut Planning<'_>) {
+    if let (Some(range), Some(t)) = (p.caps.temperature, p.request.sampling.temperature)
         && let Some(clamped) = range.clamp(t)
     {
-        out.sampling.temperature = Some(clamped);
-        a.push(
+        p.request.sampling.temperature = Some(clamped);
+        p.adaptation.push(
             Action::Clamped,
             "sampling.temperature",
             format!("{t} → {clamped}: accepted range {}", range.describe()),
         );
     }
-    if let (Some(limit), Some(max)) = (caps.max_output_tokens, out.max_output_tokens)
+}
+
+/// An output token limit above the model's is lowered to it.
+fn clamp_output_limit(p: &mut Planning<'_>) {
+    if let (Some(limit), Some(max)) = (p.caps.max_output_tokens, p.request.max_output_tokens)
         && max > limit
     {
-        out.max_output_tokens = Some(limit);
-        a.push(
+        p.request.max_output_tokens = Some(limit);
+        p.adaptation.push(
             Action::Clamped,
             "max_output_tokens",
             format!("{max} → {limit}: the model's output limit"),
         );
     }
+}
 
-    // Tools and their schemas.
-    if !out.tools.is_empty() && !caps.tools {
-        a.push(
+/// Tools offered to a model without tool support, and input schemas that
+/// are not JSON, are refused; schemas are lowered to the model's dialect.
+fn check_and_lower_tools(p: &mut Planning<'_>) {
+    let caps = p.caps;
+    if !p.request.tools.is_empty() && !caps.tools {
+        p.adaptation.push(
             Action::Refused,
             "tools",
             format!("{} does not accept tools", caps.model),
         );
     }
-    for tool in &mut out.tools {
+    for tool in &mut p.request.tools {
         if tool.input_schema.trim().is_empty() {
             continue;
         }
         let schema: Value = match serde_json::from_str(&tool.input_schema) {
             Ok(v) => v,
             Err(e) => {
-                a.push(
+                p.adaptation.push(
                     Action::Refused,
                     format!("tools[{}].input_schema", tool.name),
                     format!("not valid JSON: {e}"),
@@ -498,7 +609,7 @@ pub(crate) fn plan(
         if caps.schema_dialect == SchemaDialect::OpenapiSubset {
             let lowered = lower_to_openapi(&schema);
             for c in &lowered.changes {
-                a.push(
+                p.adaptation.push(
                     Action::Lowered,
                     format!("tools[{}].input_schema{}", tool.name, c.path),
                     c.change.clone(),
@@ -509,13 +620,18 @@ pub(crate) fn plan(
             }
         }
     }
+}
 
-    // Tool choice.
-    let modes = caps.tool_choice_modes(thinking);
-    let requested = ToolChoiceMode::of(&out.tool_choice);
+/// A forced tool choice without tools, or naming a tool not offered, is
+/// refused; one the model does not accept is emulated
+/// ([`emulate_tool_choice`]).
+fn adapt_tool_choice(p: &mut Planning<'_>) {
+    let modes = p.caps.tool_choice_modes(p.thinking);
+    let requested = ToolChoiceMode::of(&p.request.tool_choice);
+    let out = &mut p.request;
     if out.tools.is_empty() {
         match &out.tool_choice {
-            ToolChoice::Required | ToolChoice::Named(_) => a.push(
+            ToolChoice::Required | ToolChoice::Named(_) => p.adaptation.push(
                 Action::Refused,
                 "tool_choice",
                 "a forced tool choice needs at least one tool",
@@ -525,200 +641,213 @@ pub(crate) fn plan(
     } else if let ToolChoice::Named(name) = &out.tool_choice
         && !out.tools.iter().any(|t| &t.name == name)
     {
-        a.push(
+        p.adaptation.push(
             Action::Refused,
             "tool_choice",
             format!("names tool `{name}`, which is not among the request's tools"),
         );
     } else if !modes.contains(&requested) {
-        let why = if thinking && caps.tool_choice_thinking.is_some() {
-            "while thinking the model accepts only"
-        } else {
-            "the model accepts only"
-        };
-        let accepted: Vec<String> = modes
-            .iter()
-            .map(|m| format!("{m:?}").to_lowercase())
-            .collect();
-        let accepted = accepted.join(", ");
-        match out.tool_choice.clone() {
-            ToolChoice::Required => {
-                out.tool_choice = ToolChoice::Auto;
-                add_instruction(
-                    &mut out,
-                    "You must call at least one of the available tools in this answer.",
-                );
-                a.push(
-                    Action::Emulated,
-                    "tool_choice",
-                    format!(
-                        "required → auto plus an instruction to call a tool ({why} {accepted})"
-                    ),
-                );
-            }
-            ToolChoice::Named(name) => {
-                let before = out.tools.len();
-                out.tools.retain(|t| t.name == name);
-                let forced = if modes.contains(&ToolChoiceMode::Required) {
-                    out.tool_choice = ToolChoice::Required;
-                    "required"
-                } else {
-                    out.tool_choice = ToolChoice::Auto;
-                    add_instruction(
-                        &mut out,
-                        &format!("You must call the tool `{name}` in this answer."),
-                    );
-                    "auto plus an instruction to call it"
-                };
-                a.push(
-                    Action::Emulated,
-                    "tool_choice",
-                    format!(
-                        "named `{name}` → only that tool offered ({} of {before}) and {forced} ({why} {accepted})",
-                        out.tools.len()
-                    ),
-                );
-            }
-            ToolChoice::None => {
-                out.tool_choice = ToolChoice::Auto;
-                add_instruction(
-                    &mut out,
-                    "Do not call any tool in this answer; answer in text.",
-                );
-                a.push(
-                    Action::Emulated,
-                    "tool_choice",
-                    format!("none → auto plus an instruction not to call tools ({why} {accepted})"),
-                );
-            }
-            ToolChoice::Auto => {}
-        }
+        emulate_tool_choice(p, modes);
     }
+}
 
-    // Response format.
-    let mut validation = None;
-    match out.response_format.clone() {
+/// A tool choice the model does not accept becomes one it does, plus an
+/// instruction: `required` → `auto`; a named tool → only that tool offered,
+/// `required` (or `auto`); `none` → `auto`.
+fn emulate_tool_choice(p: &mut Planning<'_>, modes: &[ToolChoiceMode]) {
+    let why = if p.thinking && p.caps.tool_choice_thinking.is_some() {
+        "while thinking the model accepts only"
+    } else {
+        "the model accepts only"
+    };
+    let accepted: Vec<String> = modes
+        .iter()
+        .map(|m| format!("{m:?}").to_lowercase())
+        .collect();
+    let accepted = accepted.join(", ");
+    let out = &mut p.request;
+    match out.tool_choice.clone() {
+        ToolChoice::Required => {
+            out.tool_choice = ToolChoice::Auto;
+            add_instruction(
+                out,
+                "You must call at least one of the available tools in this answer.",
+            );
+            p.adaptation.push(
+                Action::Emulated,
+                "tool_choice",
+                format!("required → auto plus an instruction to call a tool ({why} {accepted})"),
+            );
+        }
+        ToolChoice::Named(name) => {
+            let before = out.tools.len();
+            out.tools.retain(|t| t.name == name);
+            let forced = if modes.contains(&ToolChoiceMode::Required) {
+                out.tool_choice = ToolChoice::Required;
+                "required"
+            } else {
+                out.tool_choice = ToolChoice::Auto;
+                add_instruction(
+                    out,
+                    &format!("You must call the tool `{name}` in this answer."),
+                );
+                "auto plus an instruction to call it"
+            };
+            p.adaptation.push(
+                Action::Emulated,
+                "tool_choice",
+                format!(
+                    "named `{name}` → only that tool offered ({} of {before}) and {forced} ({why} {accepted})",
+                    out.tools.len()
+                ),
+            );
+        }
+        ToolChoice::None => {
+            out.tool_choice = ToolChoice::Auto;
+            add_instruction(out, "Do not call any tool in this answer; answer in text.");
+            p.adaptation.push(
+                Action::Emulated,
+                "tool_choice",
+                format!("none → auto plus an instruction not to call tools ({why} {accepted})"),
+            );
+        }
+        ToolChoice::Auto => {}
+    }
+}
+
+/// A JSON answer the model cannot give natively is asked for by
+/// instruction and validated client-side ([`adapt_json_schema`] for
+/// schemas).
+fn adapt_response_format(p: &mut Planning<'_>) {
+    match p.request.response_format.clone() {
         ResponseFormat::Text => {}
         ResponseFormat::JsonObject => {
-            if !caps.json_object {
-                out.response_format = ResponseFormat::Text;
+            if !p.caps.json_object {
+                p.request.response_format = ResponseFormat::Text;
                 add_instruction(
-                    &mut out,
+                    &mut p.request,
                     "Answer with a single JSON object and nothing else: no prose, no Markdown code fence.",
                 );
-                validation = Some(Validation::JsonObject);
-                a.push(
+                p.validation = Some(Validation::JsonObject);
+                p.adaptation.push(
                     Action::Emulated,
                     "response_format",
                     "json_object → an instruction plus client-side JSON validation with one repair attempt",
                 );
             }
         }
-        ResponseFormat::JsonSchema(mut f) => {
-            let schema: Value = match serde_json::from_str(&f.schema) {
-                Ok(v) => v,
-                Err(e) => {
-                    a.push(
-                        Action::Refused,
-                        format!("response_format.json_schema[{}]", f.name),
-                        format!("the schema is not valid JSON: {e}"),
-                    );
-                    Value::Null
-                }
-            };
-            if !schema.is_null() {
-                let check = Validation::Schema {
-                    name: f.name.clone(),
-                    schema: schema.clone(),
-                };
-                if caps.json_schema {
-                    if caps.schema_dialect == SchemaDialect::OpenapiSubset {
-                        let lowered = lower_to_openapi(&schema);
-                        for c in &lowered.changes {
-                            a.push(
-                                Action::Lowered,
-                                format!("response_format.json_schema[{}]{}", f.name, c.path),
-                                c.change.clone(),
-                            );
-                        }
-                        if lowered.lossy() {
-                            validation = Some(check.clone());
-                        }
-                        if !lowered.changes.is_empty() {
-                            f.schema = lowered.schema.to_string();
-                        }
-                    }
-                    if f.strict && !caps.strict {
-                        f.strict = false;
-                        validation = Some(check.clone());
-                        a.push(
-                            Action::Emulated,
-                            "response_format.strict",
-                            "strict → not strict plus client-side schema validation",
-                        );
-                    } else if f.strict
-                        && caps.schema_dialect == SchemaDialect::JsonSchema
-                        && let Some(why) = strict_incompatibility(&schema)
-                    {
-                        f.strict = false;
-                        validation = Some(check.clone());
-                        a.push(
-                            Action::Emulated,
-                            "response_format.strict",
-                            format!("strict → not strict plus client-side validation: {why}"),
-                        );
-                    }
-                    out.response_format = ResponseFormat::JsonSchema(f);
-                } else {
-                    let instruction = format!(
-                        "Answer with a single JSON object that conforms to this JSON Schema, and nothing else (no prose, no Markdown code fence):\n{schema}"
-                    );
-                    add_instruction(&mut out, &instruction);
-                    validation = Some(check);
-                    if caps.json_object {
-                        out.response_format = ResponseFormat::JsonObject;
-                        a.push(
-                            Action::Emulated,
-                            "response_format",
-                            "json_schema → json_object plus the schema as an instruction and client-side validation with one repair attempt",
-                        );
-                    } else {
-                        out.response_format = ResponseFormat::Text;
-                        a.push(
-                            Action::Emulated,
-                            "response_format",
-                            "json_schema → the schema as an instruction plus client-side validation with one repair attempt",
-                        );
-                    }
-                }
+        ResponseFormat::JsonSchema(f) => adapt_json_schema(p, f),
+    }
+}
+
+/// A JSON Schema answer: refused when the schema is not JSON; else lowered
+/// to the model's dialect, made not strict where the model cannot be, or
+/// emulated (`json_object` or text plus the schema as an instruction),
+/// with client-side validation wherever the model alone would not
+/// guarantee the schema.
+fn adapt_json_schema(p: &mut Planning<'_>, mut f: JsonSchemaFormat) {
+    let caps = p.caps;
+    let schema: Value = match serde_json::from_str(&f.schema) {
+        Ok(v) => v,
+        Err(e) => {
+            p.adaptation.push(
+                Action::Refused,
+                format!("response_format.json_schema[{}]", f.name),
+                format!("the schema is not valid JSON: {e}"),
+            );
+            return;
+        }
+    };
+    if schema.is_null() {
+        return;
+    }
+    let check = Validation::Schema {
+        name: f.name.clone(),
+        schema: schema.clone(),
+    };
+    if caps.json_schema {
+        if caps.schema_dialect == SchemaDialect::OpenapiSubset {
+            let lowered = lower_to_openapi(&schema);
+            for c in &lowered.changes {
+                p.adaptation.push(
+                    Action::Lowered,
+                    format!("response_format.json_schema[{}]{}", f.name, c.path),
+                    c.change.clone(),
+                );
+            }
+            if lowered.lossy() {
+                p.validation = Some(check.clone());
+            }
+            if !lowered.changes.is_empty() {
+                f.schema = lowered.schema.to_string();
             }
         }
+        if f.strict && !caps.strict {
+            f.strict = false;
+            p.validation = Some(check.clone());
+            p.adaptation.push(
+                Action::Emulated,
+                "response_format.strict",
+                "strict → not strict plus client-side schema validation",
+            );
+        } else if f.strict
+            && caps.schema_dialect == SchemaDialect::JsonSchema
+            && let Some(why) = strict_incompatibility(&schema)
+        {
+            f.strict = false;
+            p.validation = Some(check.clone());
+            p.adaptation.push(
+                Action::Emulated,
+                "response_format.strict",
+                format!("strict → not strict plus client-side validation: {why}"),
+            );
+        }
+        p.request.response_format = ResponseFormat::JsonSchema(f);
+    } else {
+        let instruction = format!(
+            "Answer with a single JSON object that conforms to this JSON Schema, and nothing else (no prose, no Markdown code fence):\n{schema}"
+        );
+        add_instruction(&mut p.request, &instruction);
+        p.validation = Some(check);
+        if caps.json_object {
+            p.request.response_format = ResponseFormat::JsonObject;
+            p.adaptation.push(
+                Action::Emulated,
+                "response_format",
+                "json_schema → json_object plus the schema as an instruction and client-side validation with one repair attempt",
+            );
+        } else {
+            p.request.response_format = ResponseFormat::Text;
+            p.adaptation.push(
+                Action::Emulated,
+                "response_format",
+                "json_schema → the schema as an instruction plus client-side validation with one repair attempt",
+            );
+        }
     }
+}
 
-    let unstreamed_tools = !out.tools.is_empty() && !profile.stream_with_tools;
-    if validation.is_some() {
-        a.client_validation = true;
-        a.push(
+/// Streams that must be whole before they are delivered: an answer that
+/// is validated client-side is assembled in full; a profile that drops
+/// streamed tool calls makes calls with tools unstreamed.
+fn buffer_streams(p: &mut Planning<'_>) {
+    p.unstreamed_tools = !p.request.tools.is_empty() && !p.profile.stream_with_tools;
+    if p.validation.is_some() {
+        p.adaptation.client_validation = true;
+        p.adaptation.push(
             Action::Emulated,
             "stream",
             "streamed answers are assembled in full and validated before they are delivered",
         );
-    } else if unstreamed_tools {
-        a.push(
+    } else if p.unstreamed_tools {
+        p.adaptation.push(
             Action::Emulated,
             "stream",
             format!(
                 "{} drops streamed tool calls: streamed calls with tools are made unstreamed",
-                profile.name
+                p.profile.name
             ),
         );
-    }
-    Plan {
-        buffer_stream: validation.is_some(),
-        request: out,
-        adaptation: a,
-        validation,
-        unstreamed_tools,
     }
 }
 

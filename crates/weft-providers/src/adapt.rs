@@ -31,6 +31,7 @@ use crate::catalog::{
 };
 use crate::config::{ForeignReasoning, ProviderConfig};
 use crate::schema::{lower_to_openapi, strict_incompatibility};
+use crate::wire_util::is_own;
 
 /// The value Google documents for function calls that carry no thought
 /// signature of their own (turns produced elsewhere), so Gemini 3 skips its
@@ -216,12 +217,6 @@ fn thinking_option(opts: &Map<String, Value>) -> Option<bool> {
         return Some(budget != 0);
     }
     None
-}
-
-fn is_own(r: &Reasoning, provider: &str) -> bool {
-    r.provider
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
 }
 
 fn add_instruction(req: &mut ChatRequest, text: &str) {

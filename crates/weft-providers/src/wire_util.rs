@@ -1,8 +1,51 @@
 //! Small helpers shared by the wire builders and parsers.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use weft_model::types::{ChatRequest, ModelError};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use weft_model::types::{ChatRequest, ModelError, Reasoning, ToolSpec};
+
+use crate::de::from_str_lenient;
+use crate::http_error::truncate;
+
+/// A request this crate cannot express for the provider.
+pub(crate) fn invalid(msg: String) -> ModelError {
+    ModelError::Unsupported(msg)
+}
+
+/// True when `provider` produced `r`: its own reasoning, which it may take
+/// back.
+pub(crate) fn is_own(r: &Reasoning, provider: &str) -> bool {
+    r.provider
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
+}
+
+/// Reads a whole (unstreamed) response body into the provider's wire type,
+/// leniently; text that is not JSON is an error quoting it.
+pub(crate) fn read_body<T: DeserializeOwned + Default>(
+    provider: &str,
+    body: &str,
+) -> Result<T, ModelError> {
+    from_str_lenient(body).map_err(|e| {
+        ModelError::Transport(format!(
+            "{provider}: invalid response: not JSON ({e}): {}",
+            truncate(body, 500)
+        ))
+    })
+}
+
+/// A tool's input schema as JSON; none at all is an object schema without
+/// properties.
+pub(crate) fn input_schema(t: &ToolSpec) -> Result<Value, ModelError> {
+    if t.input_schema.trim().is_empty() {
+        return Ok(json!({"type": "object", "properties": {}}));
+    }
+    parse_json_text(
+        &format!("the input schema of tool `{}`", t.name),
+        &t.input_schema,
+    )
+}
 
 /// Merges `patch` into `base`: objects merge recursively, `null` removes a
 /// key, anything else replaces.

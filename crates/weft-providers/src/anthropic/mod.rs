@@ -41,27 +41,17 @@ use weft_model::types::{
 
 use crate::adapt::Plan;
 use crate::catalog::Profile;
-use crate::de::from_str_lenient;
 use crate::engine::{Core, Wire, provider_type};
 use crate::http_error::{classify_inline_for, truncate};
 use crate::streaming::{Flow, Frame, StreamDecoder};
 use crate::wire_util::{
-    apply_provider_options, f32_wire, finish_arguments, parse_json_text, to_object,
+    apply_provider_options, f32_wire, finish_arguments, input_schema, invalid, is_own,
+    parse_json_text, read_body, to_object,
 };
 
 /// The default `max_tokens` when neither the request nor the capability
 /// table gives one.
 const DEFAULT_MAX_TOKENS: u32 = 8192;
-
-fn invalid(msg: String) -> ModelError {
-    ModelError::Unsupported(msg)
-}
-
-fn is_own(r: &Reasoning, provider: &str) -> bool {
-    r.provider
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
-}
 
 /// Appends `blocks` as a message of `role`, merging with the previous
 /// message when it has the same role (tool results first).
@@ -125,18 +115,10 @@ fn tools(req: &ChatRequest) -> Result<Vec<wire::Tool>, ModelError> {
     req.tools
         .iter()
         .map(|t| {
-            let input_schema = if t.input_schema.trim().is_empty() {
-                json!({"type": "object", "properties": {}})
-            } else {
-                parse_json_text(
-                    &format!("the input schema of tool `{}`", t.name),
-                    &t.input_schema,
-                )?
-            };
             Ok(wire::Tool {
                 name: t.name.clone(),
                 description: t.description.clone(),
-                input_schema,
+                input_schema: input_schema(t)?,
             })
         })
         .collect()
@@ -328,12 +310,7 @@ pub(crate) fn parse_response(
     profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
-    let v: wire::MessagesResponse = from_str_lenient(body).map_err(|e| {
-        ModelError::Transport(format!(
-            "{provider}: invalid response: not JSON ({e}): {}",
-            truncate(body, 500)
-        ))
-    })?;
+    let v: wire::MessagesResponse = read_body(provider, body)?;
     if v.kind.as_deref() == Some("error") || v.error {
         return Err(classify_inline_for(profile, provider, body));
     }

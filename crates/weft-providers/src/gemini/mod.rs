@@ -47,25 +47,16 @@ use weft_model::types::{
 
 use crate::adapt::Plan;
 use crate::catalog::Profile;
-use crate::de::from_str_lenient;
 use crate::engine::{Core, Wire, provider_type};
 use crate::http_error::{classify_inline_for, truncate};
 use crate::openai::wire::response::has_inline_error;
 use crate::streaming::{Flow, Frame, StreamDecoder};
-use crate::wire_util::{apply_provider_options, f32_wire, parse_json_text, to_object};
+use crate::wire_util::{
+    apply_provider_options, f32_wire, invalid, is_own, parse_json_text, read_body, to_object,
+};
 
 /// The prefix of call ids this crate made up (never sent back).
 const GENERATED_ID: &str = "weft_call_";
-
-fn invalid(msg: String) -> ModelError {
-    ModelError::Unsupported(msg)
-}
-
-fn is_own(r: &Reasoning, provider: &str) -> bool {
-    r.provider
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
-}
 
 fn push_content(out: &mut Vec<wire::Content>, role: wire::Role, parts: Vec<wire::Part>) {
     if parts.is_empty() {
@@ -547,12 +538,7 @@ pub(crate) fn parse_response(
     profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
-    let v: wire::GenerateContentResponse = from_str_lenient(body).map_err(|e| {
-        ModelError::Transport(format!(
-            "{provider}: invalid response: not JSON ({e}): {}",
-            truncate(body, 500)
-        ))
-    })?;
+    let v: wire::GenerateContentResponse = read_body(provider, body)?;
     let has_candidate = v.candidates.as_ref().is_some_and(|c| !c.is_empty());
     let mut a = Assembler::new(provider, profile, fallback_model);
     a.absorb(v, body, &mut VecDeque::new())?;

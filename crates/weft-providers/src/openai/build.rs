@@ -1,15 +1,15 @@
 //! Chat Completions request bodies: an adapted [`ChatRequest`] as a
 //! [`wire::ChatCompletionRequest`], under a provider profile.
 
-use serde_json::{Map, Value, json};
-use weft_model::types::{
-    ChatRequest, Message, ModelError, Part, Reasoning, ResponseFormat, Role, ToolChoice,
-};
+use serde_json::{Map, Value};
+use weft_model::types::{ChatRequest, Message, ModelError, Part, ResponseFormat, Role, ToolChoice};
 
 use super::wire::Arguments;
 use super::wire::request::{self as wire, Content};
 use crate::catalog::{ModelCaps, Profile, ReasoningReplay};
-use crate::wire_util::{apply_provider_options, f32_wire, parse_json_text, to_object};
+use crate::wire_util::{
+    apply_provider_options, f32_wire, input_schema, invalid, is_own, parse_json_text, to_object,
+};
 
 /// What the body builder needs to know about the backend.
 pub(crate) struct Target<'a> {
@@ -21,10 +21,6 @@ pub(crate) struct Target<'a> {
     pub profile: &'a Profile,
     /// What the model accepts.
     pub caps: &'a ModelCaps,
-}
-
-fn invalid(msg: String) -> ModelError {
-    ModelError::Unsupported(msg)
 }
 
 fn part_kind(part: &Part) -> &'static str {
@@ -54,12 +50,6 @@ fn tool_message(call_id: &str, content: &str, is_error: bool) -> wire::Message {
         tool_call_id: Some(call_id.to_owned()),
         ..text_message(wire::Role::Tool, content)
     }
-}
-
-fn is_own(r: &Reasoning, provider: &str) -> bool {
-    r.provider
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(provider))
 }
 
 /// Split-out reasoning (`reasoning_details`) as MiniMax sent it: its
@@ -184,20 +174,12 @@ fn tools(req: &ChatRequest) -> Result<Vec<wire::Tool>, ModelError> {
     req.tools
         .iter()
         .map(|t| {
-            let parameters = if t.input_schema.trim().is_empty() {
-                json!({"type": "object", "properties": {}})
-            } else {
-                parse_json_text(
-                    &format!("the input schema of tool `{}`", t.name),
-                    &t.input_schema,
-                )?
-            };
             Ok(wire::Tool {
                 kind: Some("function".into()),
                 function: Some(wire::FunctionDefinition {
                     name: Some(t.name.clone()),
                     description: Some(t.description.clone()),
-                    parameters: Some(parameters),
+                    parameters: Some(input_schema(t)?),
                 }),
             })
         })
@@ -318,6 +300,8 @@ mod tests {
     use super::*;
     use crate::catalog::catalog;
     use crate::openai::read::{parse_response, reasoning_part};
+    use serde_json::json;
+    use weft_model::types::Reasoning;
     use weft_model::types::{JsonSchemaFormat, ProviderOption, ToolCall, ToolResult, ToolSpec};
 
     fn with_target<T>(provider: &str, f: impl FnOnce(&Target<'_>) -> T) -> T {

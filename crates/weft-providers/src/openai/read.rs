@@ -10,9 +10,8 @@ use super::think::{Piece, ThinkSplitter};
 use super::wire::Arguments;
 use super::wire::response::{self as wire, Text, has_inline_error};
 use crate::catalog::{Profile, UsageFields};
-use crate::de::from_str_lenient;
 use crate::http_error::{classify_inline_for, truncate};
-use crate::wire_util::{finish_arguments, first_u64};
+use crate::wire_util::{finish_arguments, first_u64, read_body};
 
 /// Maps a wire `finish_reason`. A plain `stop` (or none) with tool calls
 /// becomes [`FinishReason::ToolCalls`]: Ollama and others report `stop`.
@@ -133,12 +132,7 @@ pub(crate) fn parse_response(
     profile: &Profile,
     fallback_model: &str,
 ) -> Result<ChatResponse, ModelError> {
-    let v: wire::ChatCompletion = from_str_lenient(body).map_err(|e| {
-        ModelError::Transport(format!(
-            "{provider}: invalid response: not JSON ({e}): {}",
-            truncate(body, 500)
-        ))
-    })?;
+    let v: wire::ChatCompletion = read_body(provider, body)?;
     if has_inline_error(v.error, v.base_resp.as_ref()) {
         return Err(classify_inline_for(profile, provider, body));
     }

@@ -4,6 +4,23 @@
 mod bench;
 mod pull;
 
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn untrusted_text_cannot_redraw_the_terminal() {
+        let hostile =
+            "{\"url\": \"https://ok.example\"}\r\x1b[2K\x1b[1Aweft: wants `nothing`\u{202e}";
+        let safe = terminal_safe(hostile);
+        assert!(!safe.chars().any(|c| c.is_control()), "{safe:?}");
+        assert!(
+            safe.contains("\\u{1b}[2K") && safe.contains("\\u{d}") && safe.contains("\\u{202e}")
+        );
+        assert_eq!(terminal_safe("plain {\"a\": 1} é"), "plain {\"a\": 1} é");
+    }
+}
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -163,13 +180,36 @@ impl weft_host::Approver for TerminalApprover {
             );
             return false;
         }
+        // Everything here but the component's name comes from a model or a
+        // guest: escape control characters, so a newline or an ANSI escape
+        // cannot redraw the prompt and hide what is really asked.
         eprint!(
-            "weft: `{component}` wants to call `{tool}` with {arguments} ({reason}). Allow? [y/N] "
+            "weft: `{}` wants to call `{}` with {} ({}). Allow? [y/N] ",
+            terminal_safe(component),
+            terminal_safe(tool),
+            terminal_safe(arguments),
+            terminal_safe(reason)
         );
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
     }
+}
+
+/// `text` with every control character (C0, DEL, C1: newlines and ANSI
+/// escapes among them) and every bidirectional override escaped as
+/// `\u{..}`, for printing untrusted text on a terminal.
+fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn main() -> std::process::ExitCode {
@@ -189,7 +229,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => tokio::task::spawn_blocking(move || run(*args)).await?,
-            Command::Inspect { component } => inspect(&component),
+            Command::Inspect { component } => inspect(&component).await,
             Command::Check {
                 provider,
                 model,
@@ -241,8 +281,8 @@ fn init_tracing() -> Option<Box<dyn std::any::Any>> {
     None
 }
 
-fn inspect(path: &Path) -> Result<std::process::ExitCode> {
-    let info = weft_host::inspect(path)?;
+async fn inspect(path: &Path) -> Result<std::process::ExitCode> {
+    let info = weft_host::inspect_async(path).await?;
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -441,7 +481,10 @@ fn read_input(args: &RunArgs) -> Result<String> {
     }
 }
 
+/// Prints one event on stderr; what guests and models wrote is escaped
+/// ([`terminal_safe`]).
 fn print_event(event: &Event) {
+    let safe = terminal_safe;
     match event {
         Event::ToolCall {
             tool,
@@ -451,10 +494,17 @@ fn print_event(event: &Event) {
             ..
         } => match error {
             None => eprintln!(
-                "  → tool {tool}({arguments}) [{:.1} ms]",
+                "  → tool {}({}) [{:.1} ms]",
+                safe(tool),
+                safe(arguments),
                 duration.as_secs_f64() * 1e3
             ),
-            Some(e) => eprintln!("  → tool {tool}({arguments}) failed: {e}"),
+            Some(e) => eprintln!(
+                "  → tool {}({}) failed: {}",
+                safe(tool),
+                safe(arguments),
+                safe(e)
+            ),
         },
         Event::ModelCall {
             model,
@@ -465,18 +515,23 @@ fn print_event(event: &Event) {
             ..
         } => match error {
             None => eprintln!(
-                "  ◆ model {model}: {input_tokens} in / {output_tokens} out [{:.1} ms]",
+                "  ◆ model {}: {input_tokens} in / {output_tokens} out [{:.1} ms]",
+                safe(model),
                 duration.as_secs_f64() * 1e3
             ),
-            Some(e) => eprintln!("  ◆ model {model} failed: {e}"),
+            Some(e) => eprintln!("  ◆ model {} failed: {}", safe(model), safe(e)),
         },
-        Event::Denied { component, reason } => eprintln!("  ✗ denied ({component}): {reason}"),
-        Event::Crashed { component, reason } => eprintln!("  ✗ crashed ({component}): {reason}"),
+        Event::Denied { component, reason } => {
+            eprintln!("  ✗ denied ({component}): {}", safe(reason))
+        }
+        Event::Crashed { component, reason } => {
+            eprintln!("  ✗ crashed ({component}): {}", safe(reason))
+        }
         Event::Log {
             component,
             level,
             message,
-        } => eprintln!("  [{component} {level:?}] {message}"),
+        } => eprintln!("  [{component} {level:?}] {}", safe(message)),
         Event::TextDelta { .. } => {}
     }
 }
@@ -540,10 +595,14 @@ fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         .build(&config)?;
     let outcome = host.run(&input);
     let events = recorder.events();
+    let dropped = recorder.dropped();
+    if dropped > 0 {
+        eprintln!("weft: {dropped} events were not kept (the transcript's event log is bounded)");
+    }
     match outcome {
         Ok(report) => {
             if args.json {
-                let value = serde_json::json!({ "ok": true, "report": report, "events": events });
+                let value = serde_json::json!({ "ok": true, "report": report, "events": events, "events_dropped": dropped });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!("{}", report.answer);
@@ -564,8 +623,7 @@ fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         }
         Err(e) => {
             if args.json {
-                let value =
-                    serde_json::json!({ "ok": false, "error": e.to_string(), "events": events });
+                let value = serde_json::json!({ "ok": false, "error": e.to_string(), "events": events, "events_dropped": dropped });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 eprintln!("error: {e}");

@@ -269,3 +269,112 @@ fn serve_offers_the_configured_model_over_the_openai_api_until_ctrl_c() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// A cassette whose model calls these tools in turn, then answers `done`.
+fn hostile_cassette(dir: &Path, calls: &[(&str, serde_json::Value)]) -> PathBuf {
+    let header = serde_json::json!({"weft_cassette": 1, "note": "hostile tool calls for the CLI sandbox test"});
+    let mut lines = vec![header.to_string()];
+    let usage = serde_json::json!({"input_tokens": 10, "output_tokens": 5});
+    let entry = |parts: serde_json::Value, finish: &str| {
+        serde_json::json!({
+            "kind": "chat",
+            "request": {"messages": []},
+            "response": {
+                "message": {"role": "assistant", "parts": parts},
+                "finish_reason": finish,
+                "usage": usage,
+                "model": "cassette-1"
+            }
+        })
+        .to_string()
+    };
+    for (i, (tool, args)) in calls.iter().enumerate() {
+        let call = serde_json::json!([{"tool_call": {"id": format!("c{i}"), "name": tool, "arguments": args.to_string()}}]);
+        lines.push(entry(call, "tool_calls"));
+    }
+    lines.push(entry(serde_json::json!([{"text": "done"}]), "stop"));
+    let path = dir.join("cassette.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The hostile tool under the agent, with the given limits, through the
+/// real `weft` binary.
+fn hostile_config(dir: &Path, agent_timeout_ms: u64, tool_limits: &str) -> PathBuf {
+    let config = format!(
+        r#"
+[agent]
+component = {agent:?}
+policy = {{ tools = ["*"], limits = {{ timeout-ms = {agent_timeout_ms} }} }}
+
+[[tools]]
+component = {hostile:?}
+policy = {{ limits = {{ {tool_limits} }} }}
+
+[model]
+type = "cassette"
+path = "cassette.jsonl"
+lenient = true
+"#,
+        agent = artifacts::TOOL_LOOP_AGENT,
+        hostile = artifacts::HOSTILE,
+    );
+    let path = dir.join("weft.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn a_hostile_tool_cannot_outlive_its_deadline_or_flood_the_host_through_the_cli() {
+    // A tool that sleeps 8 s inside a host call, under an agent limit of 2 s:
+    // the whole `weft run` ends at the agent's deadline.
+    let dir = tempfile::tempdir().unwrap();
+    hostile_cassette(dir.path(), &[("sleep", serde_json::json!({"ms": 8000}))]);
+    let config = hostile_config(dir.path(), 2000, "timeout-ms = 1000");
+    let started = std::time::Instant::now();
+    let out = weft(&["run", config.to_str().unwrap(), "--input", "go"]);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    // The tool's own 1 s limit stopped it first; the agent carried on.
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "done");
+
+    // 60,000 log lines of 16 KiB from a 16 MiB tool: stopped at its log
+    // budget; the next call (echo) works and the run finishes.
+    let dir = tempfile::tempdir().unwrap();
+    hostile_cassette(
+        dir.path(),
+        &[
+            ("log_flood", serde_json::json!({"count": 60000, "kib": 16})),
+            ("echo", serde_json::json!({"value": "after the flood"})),
+        ],
+    );
+    let config = hostile_config(dir.path(), 30_000, "memory-mb = 16");
+    let out = weft(&[
+        "run",
+        config.to_str().unwrap(),
+        "--input",
+        "go",
+        "--json",
+        "-v",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("log limit of 1024 KiB"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["report"]["answer"], "done");
+    let hostile = &report["report"]["resources"]["hostile"];
+    assert!(
+        hostile["log_bytes"].as_u64().unwrap() <= 1024 * 1024,
+        "{hostile}"
+    );
+    let echoed = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == "tool-call" && e["tool"] == "echo" && e["error"].is_null());
+    assert!(echoed, "the call after the flood worked");
+}

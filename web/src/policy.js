@@ -55,12 +55,14 @@ function portOf(text) {
 /**
  * Matches `host` (and `port`) against a pattern `host`, `host:port` or
  * `*.domain`, exactly as weft-host's `host_matches`: a pattern without a
- * port allows every port; host names compare case-insensitively.
+ * port allows only the default ports (443 and 80); host names compare
+ * case-insensitively.
  */
 export function hostMatches(pattern, host, port) {
   const bare = host.replace(/^\[/, '').replace(/\]$/, '');
   const { host: patternHost, port: patternPort } = splitHostPort(pattern);
   if (patternPort !== undefined && patternPort !== port) return false;
+  if (patternPort === undefined && ![undefined, 80, 443].includes(port)) return false;
   const wanted = patternHost.replace(/^\[/, '').replace(/\]$/, '');
   if (wanted === '*') return true;
   if (wanted.startsWith('*.')) {
@@ -107,9 +109,9 @@ export function checkPolicy(policy = {}, who = 'a component') {
 
 /**
  * A host pattern as a Content-Security-Policy source for `connect-src`:
- * a pattern without a port allows every port, as `hostMatches` does.
+ * a pattern without a port stays without one, so it allows only the
+ * scheme's default port, as `hostMatches` does.
  */
 export function patternToCspSource(pattern) {
-  const { port } = splitHostPort(pattern);
-  return port === undefined ? `${pattern}:*` : pattern;
+  return pattern;
 }

@@ -17,7 +17,9 @@ test('host patterns match as natively', () => {
   assert.ok(hostMatches('127.0.0.1:8080', '127.0.0.1', 8080));
   assert.ok(!hostMatches('127.0.0.1:8080', '127.0.0.1', 9090));
   assert.ok(hostMatches('[::1]:80', '[::1]', 80));
-  assert.ok(hostMatches('127.0.0.1', '127.0.0.1', 9090), 'a pattern without a port allows every port');
+  assert.ok(!hostMatches('127.0.0.1', '127.0.0.1', 9090), 'a pattern without a port allows only the default ports');
+  assert.ok(hostMatches('api.example.com', 'api.example.com', 80));
+  assert.ok(!hostMatches('*.example.com', 'a.example.com', 22));
   assert.ok(!hostMatches('api.example.com', 'api.example.com.evil.com', 443));
 });
 
@@ -44,14 +46,14 @@ test('fields a page cannot honour, unknown fields and bad values are refused, na
 });
 
 test("connect-src holds the configured providers and the tools' granted hosts", () => {
-  assert.equal(patternToCspSource('api.example.com'), 'api.example.com:*');
+  assert.equal(patternToCspSource('api.example.com'), 'api.example.com');
   assert.equal(patternToCspSource('127.0.0.1:8080'), '127.0.0.1:8080');
-  assert.equal(patternToCspSource('*.example.org'), '*.example.org:*');
+  assert.equal(patternToCspSource('*.example.org'), '*.example.org');
   const config = {
     connect: ['https://api.deepseek.com'],
     tools: [{ name: 'a', policy: { http: ['api.github.com', '127.0.0.1:8080'] } }, { name: 'b' }],
   };
-  assert.deepEqual(connectSources(config), ['https://api.deepseek.com', 'api.github.com:*', '127.0.0.1:8080']);
-  assert.match(contentSecurityPolicy(connectSources(config)), /connect-src 'self' https:\/\/api.deepseek.com api.github.com:\* 127.0.0.1:8080;/);
+  assert.deepEqual(connectSources(config), ['https://api.deepseek.com', 'api.github.com', '127.0.0.1:8080']);
+  assert.match(contentSecurityPolicy(connectSources(config)), /connect-src 'self' https:\/\/api.deepseek.com api.github.com 127.0.0.1:8080;/);
   assert.throws(() => contentSecurityPolicy(["x.com; script-src *"]), /is not a CSP source/);
 });

@@ -20,6 +20,19 @@
 //!
 //! A backend's authentication failure is the server's problem, not the
 //! client's, so it is a 500 rather than a 401.
+//!
+//! The request checks of [`security`](crate::security) answer:
+//!
+//! | refusal | status | `type` / `code` |
+//! | --- | --- | --- |
+//! | no `Host` | 400 | `invalid_request_error` / `missing_host` |
+//! | `Host` not naming the server | 421 | `invalid_request_error` / `host_not_allowed` |
+//! | browser request from another origin | 403 | `permission_error` / `origin_not_allowed` |
+//! | no or wrong bearer token | 401 + `WWW-Authenticate: Bearer` | `invalid_request_error` / `missing_api_key`, `invalid_api_key` |
+//! | body not `application/json` | 415 | `invalid_request_error` / `unsupported_media_type` |
+//! | body over the limit | 413 | `invalid_request_error` / `request_too_large` |
+//! | body not in time | 408 + `Connection: close` | `invalid_request_error` / `request_timeout` |
+//! | every model slot taken | 503 + `Retry-After` | `server_error` / `overloaded` |
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -432,6 +432,7 @@ async fn completion(handler: &Handler, body: &[u8]) -> Result<Response, ApiError
             tracing::warn!(model = %request.model, error = %e, "chat failed");
             ApiError::from_model(&e)
         })?;
+        drop(slot);
         tracing::debug!(
             model = %request.model,
             %id,

@@ -215,27 +215,21 @@ async fn exchange(addr: SocketAddr, request: &str) -> Reply {
     .expect("a response within 20 s")
 }
 
-/// The headers of a well-behaved client: this server's `Host`, a JSON body.
-fn client_headers(addr: SocketAddr) -> Vec<(&'static str, String)> {
-    vec![
-        ("Host", addr.to_string()),
-        ("Content-Type", "application/json".into()),
-    ]
-}
-
-fn as_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    headers.iter().map(|(n, v)| (*n, v.as_str())).collect()
+/// A chat completion request as a well-behaved client sends it: this
+/// server's `Host`, a JSON body, and `extra` headers.
+fn chat(addr: SocketAddr, extra: &[(&str, &str)], body: &str) -> String {
+    let host = addr.to_string();
+    let mut headers = vec![
+        ("Host", host.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    http("POST", "/v1/chat/completions", &headers, body)
 }
 
 /// A normal chat completion, with `extra` headers: it must answer `pong`.
-async fn assert_works(addr: SocketAddr, extra: &[(&'static str, &str)]) -> Reply {
-    let mut headers = client_headers(addr);
-    headers.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
-    let reply = exchange(
-        addr,
-        &http("POST", "/v1/chat/completions", &as_refs(&headers), HELLO),
-    )
-    .await;
+async fn assert_works(addr: SocketAddr, extra: &[(&str, &str)]) -> Reply {
+    let reply = exchange(addr, &chat(addr, extra, HELLO)).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
         reply.json()["choices"][0]["message"]["content"],
@@ -328,16 +322,9 @@ async fn foreign_hosts_are_refused_against_dns_rebinding() {
         reply.assert_error(421, "host_not_allowed");
     }
     // An absolute-form target naming another host.
-    let reply = exchange(
-        addr,
-        &http(
-            "POST",
-            "http://attacker.example/v1/chat/completions",
-            &as_refs(&client_headers(addr)),
-            HELLO,
-        ),
-    )
-    .await;
+    let absolute =
+        chat(addr, &[], HELLO).replacen("POST /v1/", "POST http://attacker.example/v1/", 1);
+    let reply = exchange(addr, &absolute).await;
     reply.assert_error(421, "host_not_allowed");
     // No Host at all (HTTP/1.0).
     let raw = exchange(addr, "GET /v1/models HTTP/1.0\r\n\r\n").await;
@@ -535,11 +522,9 @@ async fn cors_lets_in_only_the_configured_origin() {
         "{reply:?}"
     );
     // The allowed page can read a refusal too.
-    let mut headers = client_headers(addr);
-    headers.push(("Origin", "http://localhost:3000".into()));
     let reply = exchange(
         addr,
-        &http("POST", "/v1/chat/completions", &as_refs(&headers), HELLO),
+        &chat(addr, &[("Origin", "http://localhost:3000")], HELLO),
     )
     .await;
     reply.assert_error(401, "missing_api_key");
@@ -552,14 +537,11 @@ async fn cors_lets_in_only_the_configured_origin() {
     let reply = exchange(addr, &preflight("http://localhost:3001")).await;
     reply.assert_error(403, "origin_not_allowed");
     assert!(reply.header("access-control-allow-origin").is_none());
-    let mut headers = client_headers(addr);
-    headers.push(("Origin", "http://localhost:3001".into()));
-    headers.push(("Authorization", bearer.clone()));
-    let reply = exchange(
-        addr,
-        &http("POST", "/v1/chat/completions", &as_refs(&headers), HELLO),
-    )
-    .await;
+    let foreign = [
+        ("Origin", "http://localhost:3001"),
+        ("Authorization", &bearer),
+    ];
+    let reply = exchange(addr, &chat(addr, &foreign, HELLO)).await;
     reply.assert_error(403, "origin_not_allowed");
     assert!(reply.header("access-control-allow-origin").is_none());
     assert_eq!(model.calls(), 1);
@@ -581,13 +563,7 @@ async fn bearer_tokens_are_required_when_set() {
             .bearer_token(BearerToken::new(second).unwrap()),
     )
     .await;
-    let chat = |authorization: Option<String>| {
-        let mut headers = client_headers(addr);
-        headers.extend(authorization.map(|a| ("Authorization", a)));
-        http("POST", "/v1/chat/completions", &as_refs(&headers), HELLO)
-    };
-
-    let reply = exchange(addr, &chat(None)).await;
+    let reply = exchange(addr, &chat(addr, &[], HELLO)).await;
     reply.assert_error(401, "missing_api_key");
     assert_eq!(
         reply.header("www-authenticate"),
@@ -601,7 +577,7 @@ async fn bearer_tokens_are_required_when_set() {
         first.to_owned(),
         "Bearer ".to_owned(),
     ] {
-        let reply = exchange(addr, &chat(Some(wrong.clone()))).await;
+        let reply = exchange(addr, &chat(addr, &[("Authorization", &wrong)], HELLO)).await;
         reply.assert_error(401, "invalid_api_key");
         let challenge = reply.header("www-authenticate").unwrap_or("");
         assert!(
@@ -697,16 +673,7 @@ async fn serving_beyond_loopback_needs_a_token() {
     models_with_host(format!("attacker.example:{port}"))
         .await
         .assert_error(421, "host_not_allowed");
-    let reply = exchange(
-        addr,
-        &http(
-            "POST",
-            "/v1/chat/completions",
-            &as_refs(&client_headers(addr)),
-            HELLO,
-        ),
-    )
-    .await;
+    let reply = exchange(addr, &chat(addr, &[], HELLO)).await;
     reply.assert_error(401, "missing_api_key");
     assert_works(addr, &[("Authorization", &bearer)]).await;
 }
@@ -876,12 +843,7 @@ async fn open_connections_are_capped() {
     }
     // The fifth waits in the backlog: no answer while all four are open.
     let mut fifth = TcpStream::connect(addr).await.unwrap();
-    let request = http(
-        "POST",
-        "/v1/chat/completions",
-        &as_refs(&client_headers(addr)),
-        HELLO,
-    );
+    let request = chat(addr, &[], HELLO);
     fifth.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     let early = tokio::time::timeout(Duration::from_millis(500), fifth.read_to_end(&mut raw)).await;
@@ -905,12 +867,7 @@ async fn model_requests_beyond_the_cap_get_503_with_retry_after() {
     let gate = Arc::new(Semaphore::new(0));
     let model = Pong::gated(gate.clone());
     let addr = start(model.clone(), SecurityOptions::default().max_concurrent(2)).await;
-    let request = http(
-        "POST",
-        "/v1/chat/completions",
-        &as_refs(&client_headers(addr)),
-        HELLO,
-    );
+    let request = chat(addr, &[], HELLO);
     let waiting: Vec<_> = (0..2)
         .map(|_| {
             let request = request.clone();
@@ -920,16 +877,7 @@ async fn model_requests_beyond_the_cap_get_503_with_retry_after() {
     model.wait_for_calls(2).await;
 
     for body in [HELLO, HELLO_STREAM] {
-        let reply = exchange(
-            addr,
-            &http(
-                "POST",
-                "/v1/chat/completions",
-                &as_refs(&client_headers(addr)),
-                body,
-            ),
-        )
-        .await;
+        let reply = exchange(addr, &chat(addr, &[], body)).await;
         let message = reply.assert_error(503, "overloaded");
         assert_eq!(reply.json()["error"]["type"], "server_error");
         assert!(message.contains("at most 2"), "{message}");
@@ -960,40 +908,17 @@ async fn a_client_that_stops_reading_loses_its_model_slot() {
     .await;
     // Asks for an endless stream and reads nothing.
     let mut stalled = TcpStream::connect(addr).await.unwrap();
-    let request = http(
-        "POST",
-        "/v1/chat/completions",
-        &as_refs(&client_headers(addr)),
-        HELLO_STREAM,
-    );
+    let request = chat(addr, &[], HELLO_STREAM);
     stalled.write_all(request.as_bytes()).await.unwrap();
     model.wait_for_calls(1).await;
     let started = Instant::now();
-    let busy = exchange(
-        addr,
-        &http(
-            "POST",
-            "/v1/chat/completions",
-            &as_refs(&client_headers(addr)),
-            HELLO,
-        ),
-    )
-    .await;
+    let busy = exchange(addr, &chat(addr, &[], HELLO)).await;
     busy.assert_error(503, "overloaded");
 
     // Once the write has stalled for the timeout, the slot is free again.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reply = exchange(
-            addr,
-            &http(
-                "POST",
-                "/v1/chat/completions",
-                &as_refs(&client_headers(addr)),
-                HELLO,
-            ),
-        )
-        .await;
+        let reply = exchange(addr, &chat(addr, &[], HELLO)).await;
         if reply.status == 200 {
             break;
         }

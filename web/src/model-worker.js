@@ -74,7 +74,8 @@ async function corsDiagnosis(baseUrl) {
   return (
     `the provider at ${baseUrl} is reachable but does not allow calls from web pages (CORS): ` +
     'its responses lack Access-Control-Allow-Origin for this page. Use a provider that allows ' +
-    'browser calls, or put a proxy such as `weft serve` in front of it.'
+    'browser calls, or put a proxy in front of it, such as `weft serve --cors-origin ' +
+    `${self.location.origin}\``  + ' (which only answers pages it names).'
   );
 }
 

@@ -400,6 +400,8 @@ fn a_hostile_tool_cannot_outlive_its_deadline_or_flood_the_host_through_the_cli(
         .iter()
         .any(|e| e["event"] == "tool-call" && e["tool"] == "echo" && e["error"].is_null());
     assert!(echoed, "the call after the flood worked");
+}
+
 #[test]
 fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
     let config = repo().join("examples/triage/weft.toml");

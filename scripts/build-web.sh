@@ -2,16 +2,19 @@
 # Builds the browser copilot into web/dist/ (not committed):
 #
 #   1. the agent and tool components (plugins/, wasm32-wasip2), transpiled to
-#      ES modules by jco into web/dist/components/;
+#      ES modules by jco into web/dist/components/, and the hostile test tool
+#      (crates/test-programs/guests/hostile) into web/dist/test-components/
+#      for the page's sandbox tests (no configuration loads it);
 #   2. the model layer, crates/weft-web, for wasm32-unknown-unknown, bound by
 #      wasm-bindgen into web/dist/pkg/;
-#   3. WASI for components (@bytecodealliance/preview2-shim's browser build)
-#      into web/dist/shim/, and the page itself (web/src/);
+#   3. WASI for components (@bytecodealliance/preview2-shim's browser build,
+#      of which web/src/wasi.js offers each component an allow-list) into
+#      web/dist/shim/, and the page itself (web/src/);
 #   4. the local model's weights (SmolLM2-135M-Instruct Q4_1, fetched once
 #      with `weft pull`, or $WEFT_SMOLLM2_GGUF) linked into web/dist/models/.
 #
-# Serve it from any static server, e.g.
-#   python3 -m http.server -d web/dist 8080   # then open http://127.0.0.1:8080/
+# Serve it with its Content-Security-Policy and isolation headers:
+#   node web/serve.mjs --port 8080            # then open http://127.0.0.1:8080/
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -48,6 +51,25 @@ transpile tool_loop_agent --async-mode jspi --async-imports "${async_imports[@]}
 transpile text_tools
 transpile kv_memory
 
+# The hostile test tool, as the host's Rust tests use it. It speaks
+# wasi:http, whose blocking waits the browser serves asynchronously: JSPI
+# suspends the tool (in its worker) while a request is under way.
+cargo build -p test-programs-artifacts --locked
+hostile="$target/wasm/wasm32-wasip2/release/hostile.wasm"
+# jco ignores an async import whose version the component does not use, so
+# the names carry the version the component imports.
+wasi="$(web/node_modules/.bin/jco wit "$hostile" | sed -n 's|^ *import wasi:io/poll@\([0-9.]*\);|\1|p')"
+[ -n "$wasi" ] || { echo "hostile.wasm does not import wasi:io/poll" >&2; exit 1; }
+wasi_async_imports=(
+	"wasi:io/poll@$wasi#[method]pollable.block"
+	"wasi:io/poll@$wasi#poll"
+	"wasi:io/streams@$wasi#[method]input-stream.blocking-read"
+	"wasi:io/streams@$wasi#[method]input-stream.blocking-skip"
+)
+web/node_modules/.bin/jco transpile "$hostile" --name hostile \
+	-o "$dist/test-components/hostile" --instantiation async --no-typescript --quiet \
+	--async-mode jspi --async-imports "${wasi_async_imports[@]}" --async-exports 'weft:plugins/tool@0.1.0#call'
+
 echo "== web: the model layer (weft-web, wasm32-unknown-unknown)"
 cargo build -p weft-web --target wasm32-unknown-unknown --locked
 # The wasm-bindgen CLI must match the crate's version exactly; it is kept
@@ -71,4 +93,4 @@ ln -f "$gguf" "$dist/models/SmolLM2-135M-Instruct.Q4_1.gguf" 2>/dev/null ||
 	cp "$gguf" "$dist/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 du -sh "$dist/pkg" "$dist/components" | sed 's/^/   /'
-echo "built web/dist: serve it with  python3 -m http.server -d web/dist 8080"
+echo "built web/dist: serve it with  node web/serve.mjs --port 8080"

@@ -84,22 +84,24 @@ fn tool_specs_carry_doc_comments_and_schemas() {
 #[test]
 fn second_load_comes_from_the_compile_cache() {
     let dir = weft_tests::cache_dir();
+    let keys = weft_tests::cache_dir();
+    let key = Some(keys.path().join("compile-cache.key"));
     let engine = weft_host::engine::WeftEngine::new(Default::default()).unwrap();
     let path = std::path::Path::new(artifacts::TEXT_TOOLS);
-    let first = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()));
+    let first = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()), key.clone());
     let (_, outcome) = first.load(engine.engine(), path).unwrap();
     assert_eq!(outcome, CacheOutcome::Compiled);
     let (_, outcome) = first.load(engine.engine(), path).unwrap();
     assert_eq!(outcome, CacheOutcome::Memory);
     // A new process (a new cache object) finds the compiled artifact on disk.
-    let second = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()));
+    let second = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()), key.clone());
     let (_, outcome) = second.load(engine.engine(), path).unwrap();
     assert_eq!(outcome, CacheOutcome::Disk);
     // A corrupt cache entry is ignored and recompiled, never trusted.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    let third = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()));
+    let third = ComponentCache::new(engine.engine(), Some(dir.path().to_path_buf()), key);
     let (_, outcome) = third.load(engine.engine(), path).unwrap();
     assert_eq!(outcome, CacheOutcome::Compiled);
 }

@@ -275,10 +275,7 @@ fn http_is_denied_unless_the_host_is_granted_and_secrets_stay_outside() {
     // Granted host, with a secret placeholder the component is granted.
     let policy = Policy {
         http: vec![granted.clone()],
-        secrets: vec![SecretGrant {
-            name: "WEFT_TEST_TOKEN".into(),
-            hosts: vec![granted.clone()],
-        }],
+        secrets: vec![SecretGrant::new("WEFT_TEST_TOKEN", vec![granted.clone()])],
         ..Policy::default()
     };
     let ok = run(

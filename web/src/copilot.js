@@ -1,6 +1,7 @@
 // The copilot page: a chat panel beside a support ticket. The agent and its
-// tools are WASM components on this page (host.js); the model, local or
-// remote, lives in a worker (model-worker.js). One control switches models.
+// tools are WASM components, each in its own worker under the page's host
+// (host.js); the model, local or remote, lives in a worker too
+// (model-worker.js). One control switches models.
 
 import config from './copilot.config.js';
 import { ComponentHost } from './host.js';
@@ -19,7 +20,11 @@ class ModelWorker {
     });
   }
 
-  dispatch({ id, progress, event, result, error }) {
+  dispatch({ id, progress, event, result, error, violation }) {
+    if (violation) {
+      onHostEvent({ type: 'csp-violation', source: 'model-worker', ...violation });
+      return;
+    }
     const call = this.pending.get(id);
     if (!call) return;
     if (progress) call.onProgress?.(progress);
@@ -106,8 +111,13 @@ function onHostEvent(event) {
       meter();
       break;
     }
-    case 'model-error':
-      notice(event.cors ? `Blocked by CORS: ${event.message}` : `The model failed: ${event.message}`, 'error');
+    case 'model-error': {
+      const cause = event.csp ? 'Blocked by the Content-Security-Policy' : event.cors ? 'Blocked by CORS' : 'The model failed';
+      notice(`${cause}: ${event.message}`, 'error');
+      break;
+    }
+    case 'denied':
+      bubble('denied', `⛔ ${event.reason}`);
       break;
     case 'tool-call': {
       const li = bubble('tool', `→ ${event.call.name}(${event.call.arguments})`);
@@ -184,6 +194,12 @@ async function send(question) {
   }
 }
 
+// A violation of the page's Content-Security-Policy (web/serve.mjs sends it)
+// is recorded: the page's tests assert there are none.
+document.addEventListener('securitypolicyviolation', (e) =>
+  onHostEvent({ type: 'csp-violation', source: 'page', directive: e.effectiveDirective, blocked: e.blockedURI }),
+);
+
 async function start() {
   if (typeof WebAssembly.Suspending !== 'function') {
     throw new Error(
@@ -199,7 +215,22 @@ async function start() {
     approve: async (call, reason) => window.confirm(`Allow the agent to call ${call.name}? (${reason})`),
     events: onHostEvent,
   });
-  for (const tool of config.tools) await host.addTool(tool.name, tool.component);
+  // A tool that cannot be loaded (a wrong policy, an import the page does
+  // not give) is left out and named; the copilot runs without it.
+  const unavailable = [];
+  for (const tool of config.tools) {
+    try {
+      await host.addTool(tool.name, tool.component, tool);
+    } catch (e) {
+      const message = String(e?.message ?? e);
+      events.push({ type: 'tool-unavailable', component: tool.name, message, t: performance.now() });
+      unavailable.push(`${tool.name}: ${message}`);
+    }
+  }
+  if (unavailable.length) {
+    $('components-status').hidden = false;
+    $('components-status').textContent = `Tools left out: ${unavailable.join('; ')}`;
+  }
   await host.setAgent(config.agent.component, config.agent);
 
   const remote = config.models.remote;

@@ -1,11 +1,11 @@
 // The model worker: Weft's model layer (crates/weft-web, Rust compiled to
 // wasm32-unknown-unknown) off the page's main thread. It holds the one model
-// the page talks to, local or remote, and the user's API key; components on
-// the page reach it only through their `model` import.
+// the page talks to, local or remote, and the user's API key; components
+// reach it only through the agent's `model` import, which the page forwards.
 //
 // Messages in: `{ id, op, ...args }`. Messages out: `{ id, progress }` and
 // `{ id, event }` while an operation runs, then `{ id, result }` or
-// `{ id, error }`.
+// `{ id, error }`; `{ violation }` for each Content-Security-Policy violation.
 
 import init, { WebModel, validateArguments } from './pkg/weft_web.js';
 import { cachedWeights, forgetWeights } from './weights.js';
@@ -14,6 +14,42 @@ await init();
 
 let model = null;
 let remoteBaseUrl = null;
+
+// The page's Content-Security-Policy covers this worker: a provider whose
+// origin its `connect-src` does not list is blocked before any request.
+const violations = [];
+self.addEventListener('securitypolicyviolation', (e) => {
+  const violation = { directive: e.effectiveDirective, blocked: e.blockedURI };
+  violations.push(violation);
+  self.postMessage({ violation });
+});
+
+const originOf = (url) => {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * After a failed request to a remote provider: whether the page's
+ * Content-Security-Policy blocked it (its violation event may come a moment
+ * after the failure).
+ */
+async function cspDiagnosis(baseUrl) {
+  const origin = originOf(baseUrl);
+  for (let waited = 0; waited <= 500; waited += 50) {
+    if (violations.some((v) => v.directive === 'connect-src' && originOf(v.blocked) === origin)) {
+      return (
+        `the page's Content-Security-Policy does not allow connections to ${origin}: add it to \`connect\` ` +
+        'in copilot.config.js, or serve the page with `node web/serve.mjs --connect ' + origin + '`'
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return null;
+}
 
 /** Why WebGPU cannot be used here (`problem`), or the adapter it offers. */
 async function webgpuAdapter() {
@@ -38,7 +74,8 @@ async function corsDiagnosis(baseUrl) {
   return (
     `the provider at ${baseUrl} is reachable but does not allow calls from web pages (CORS): ` +
     'its responses lack Access-Control-Allow-Origin for this page. Use a provider that allows ' +
-    'browser calls, or put a proxy such as `weft serve` in front of it.'
+    'browser calls, or put a proxy in front of it, such as `weft serve --cors-origin ' +
+    `${self.location.origin}\``  + ' (which only answers pages it names).'
   );
 }
 
@@ -88,8 +125,13 @@ const ops = {
     if (!model) throw new Error('no model is loaded');
     const reply = JSON.parse(await model.chat(JSON.stringify(request), (event) => emit(JSON.parse(event))));
     if (reply.error && 'transport' in reply.error && remoteBaseUrl) {
-      const cors = await corsDiagnosis(remoteBaseUrl);
-      if (cors) {
+      const csp = await cspDiagnosis(remoteBaseUrl);
+      const cors = csp ? null : await corsDiagnosis(remoteBaseUrl);
+      if (csp) {
+        reply.error = { transport: csp };
+        reply.message = `transport error: ${csp}`;
+        reply.csp = true;
+      } else if (cors) {
         reply.error = { transport: cors };
         reply.message = `transport error: ${cors}`;
         reply.cors = true;

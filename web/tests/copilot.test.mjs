@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifactsDir, distDir, launch, nativeGreedyTokens, openCopilot } from './harness.mjs';
+import { artifactsDir, ask, distDir, launch, nativeGreedyTokens, openCopilot, toolMessages, useRemote } from './harness.mjs';
 import { mockProvider, serveStatic } from './servers.mjs';
 
 const MODEL_PATH = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -24,31 +24,6 @@ after(async () => {
   await browser?.close();
   site?.close();
 });
-
-/** Points the page's model control at a provider and connects. */
-async function useRemote(page, provider, key = 'sk-test-key') {
-  await page.selectOption('#model', 'remote');
-  await page.fill('#remote-provider', 'deepseek');
-  await page.fill('#remote-model', 'deepseek-v4-flash');
-  await page.fill('#remote-url', `${provider.url}/v1`);
-  await page.fill('#remote-key', key);
-  await page.click('#connect');
-  await page.waitForFunction(() => document.querySelector('#provider').textContent === 'deepseek');
-}
-
-/** Types a question, sends it, and waits for the run to finish. */
-async function ask(page, question) {
-  const before = await page.locator('#conversation li').count();
-  await page.fill('#question', question);
-  await page.click('#send');
-  await page.waitForFunction((n) => document.querySelectorAll('#conversation li').length > n, before);
-  await page.waitForFunction(() => !document.querySelector('#send').disabled, null, { timeout: 600_000 });
-}
-
-/** The tool messages of an OpenAI-style request, by the call they answer. */
-function toolMessages(body) {
-  return Object.fromEntries(body.messages.filter((m) => m.role === 'tool').map((m) => [m.tool_call_id, m.content]));
-}
 
 describe('remote provider', () => {
   test('the transpiled agent runs a tool loop with transpiled tool components', async () => {

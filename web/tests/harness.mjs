@@ -56,6 +56,36 @@ export async function openCopilot(context, url) {
   return page;
 }
 
+/** Points the page's model control at a provider and connects. */
+export async function useRemote(page, provider, key = 'sk-test-key') {
+  await page.selectOption('#model', 'remote');
+  await page.fill('#remote-provider', 'deepseek');
+  await page.fill('#remote-model', 'deepseek-v4-flash');
+  await page.fill('#remote-url', `${provider.url}/v1`);
+  await page.fill('#remote-key', key);
+  await page.click('#connect');
+  await page.waitForFunction(() => document.querySelector('#provider').textContent === 'deepseek');
+}
+
+/** Types a question, sends it, and waits for the run to finish. */
+export async function ask(page, question) {
+  const before = await page.locator('#conversation li').count();
+  await page.fill('#question', question);
+  await page.click('#send');
+  await page.waitForFunction((n) => document.querySelectorAll('#conversation li').length > n, before);
+  await page.waitForFunction(() => !document.querySelector('#send').disabled, null, { timeout: 600_000 });
+}
+
+/** The tool messages of an OpenAI-style request, by the call they answer. */
+export function toolMessages(body) {
+  return Object.fromEntries(body.messages.filter((m) => m.role === 'tool').map((m) => [m.tool_call_id, m.content]));
+}
+
+/** The page's events of `type` (the page records everything its host reports). */
+export function eventsOf(page, type) {
+  return page.evaluate((t) => window.weft.events.filter((e) => e.type === t), type);
+}
+
 /**
  * The native build's greedy tokens for `weft bench`'s prompt: the reference
  * the page's local model must reproduce.

@@ -1,18 +1,9 @@
-// Loopback servers for the page's tests: the built page (web/dist) and
-// OpenAI-compatible providers speaking SSE, with or without CORS.
+// Loopback servers for the page's tests: the built page (web/dist), served
+// with the headers of web/serve.mjs, and OpenAI-compatible providers
+// speaking SSE, with or without CORS.
 
 import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.gguf': 'application/octet-stream',
-};
+import { connectSources, contentSecurityPolicy, loadConfig, securityHeaders, staticServer } from '../serve.mjs';
 
 function listen(server) {
   return new Promise((resolve) => {
@@ -23,30 +14,28 @@ function listen(server) {
   });
 }
 
-/** Serves `dir` statically and counts the requests for each path. */
-export async function serveStatic(dir) {
+/**
+ * The page's tests reach providers and HTTP servers that they start on
+ * loopback ports not known in advance: their CSP adds these to `connect-src`.
+ */
+export const TEST_CONNECT = ['http://127.0.0.1:*'];
+
+/**
+ * Serves `dir` statically with the headers of `web/serve.mjs`, and counts
+ * the requests for each path. With `config`, the page gets that copilot
+ * configuration instead of the built one (and the CSP is made from it).
+ */
+export async function serveStatic(dir, { config } = {}) {
   const hits = new Map();
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
-    hits.set(path, (hits.get(path) ?? 0) + 1);
-    const file = normalize(join(dir, path === '/' ? 'index.html' : decodeURIComponent(path)));
-    let size;
-    try {
-      if (!file.startsWith(dir)) throw new Error('outside');
-      size = statSync(file).size;
-    } catch {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': size,
-      'cache-control': 'no-store',
-    });
-    createReadStream(file).pipe(res);
+  const overrides = config ? { '/copilot.config.js': `export default ${JSON.stringify(config, null, 2)};\n` } : {};
+  const csp = contentSecurityPolicy(connectSources(config ?? (await loadConfig(dir)), TEST_CONNECT));
+  const server = staticServer(dir, {
+    headers: securityHeaders(csp),
+    overrides,
+    onRequest: (path) => hits.set(path, (hits.get(path) ?? 0) + 1),
   });
   const url = await listen(server);
-  return { url, hits: (path) => hits.get(path) ?? 0, close: () => server.close() };
+  return { url, csp, hits: (path) => hits.get(path) ?? 0, close: () => server.close() };
 }
 
 /**
@@ -129,4 +118,24 @@ export async function mockProvider({ answer, cors = true, model = 'deepseek-v4-f
   });
   const url = await listen(server);
   return { url, requests, close: () => server.close() };
+}
+
+/**
+ * A plain HTTP server that records every request it receives (method, path,
+ * headers) and answers `text` with CORS headers, as a host a tool may be
+ * granted, or one it must never reach.
+ */
+export async function recordingServer(text = 'hello from the granted host') {
+  const requests = [];
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method, path: req.url, headers: req.headers });
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'access-control-allow-origin': '*',
+      'access-control-allow-headers': '*',
+    });
+    res.end(req.method === 'OPTIONS' ? undefined : text);
+  });
+  const url = await listen(server);
+  return { url, port: Number(new URL(url).port), requests, close: () => server.close() };
 }

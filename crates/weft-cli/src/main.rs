@@ -4,6 +4,23 @@
 mod bench;
 mod pull;
 
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn untrusted_text_cannot_redraw_the_terminal() {
+        let hostile =
+            "{\"url\": \"https://ok.example\"}\r\x1b[2K\x1b[1Aweft: wants `nothing`\u{202e}";
+        let safe = terminal_safe(hostile);
+        assert!(!safe.chars().any(|c| c.is_control()), "{safe:?}");
+        assert!(
+            safe.contains("\\u{1b}[2K") && safe.contains("\\u{d}") && safe.contains("\\u{202e}")
+        );
+        assert_eq!(terminal_safe("plain {\"a\": 1} é"), "plain {\"a\": 1} é");
+    }
+}
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -141,6 +158,98 @@ struct ServeArgs {
     name: Option<String>,
     #[command(flatten)]
     model_flags: ModelFlags,
+    #[command(flatten)]
+    security: ServeSecurityFlags,
+}
+
+/// How `weft serve` keeps web pages and hostile clients out (see
+/// `weft_serve::security`).
+#[derive(Args)]
+struct ServeSecurityFlags {
+    /// An environment variable holding a bearer token clients must send
+    /// (`Authorization: Bearer TOKEN`); repeat for several tokens. Required
+    /// to listen beyond loopback.
+    #[arg(long = "token-env", value_name = "VAR")]
+    token_env: Vec<String>,
+    /// Also accept requests whose `Host` is this name (NAME: any port,
+    /// NAME:PORT: that port), e.g. behind a reverse proxy; repeatable.
+    /// Other names are refused, against DNS rebinding.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_host: Vec<weft_serve::AllowedHost>,
+    /// Let web pages from this origin (e.g. http://localhost:3000) call the
+    /// server, with CORS; repeatable. Browser requests from any other
+    /// origin are refused.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origin: Vec<weft_serve::CorsOrigin>,
+    /// Model requests served at once; one more gets 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = weft_serve::DEFAULT_MAX_CONCURRENT as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrent: u64,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = weft_serve::DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Seconds a client has to send a request's line and headers; also how
+    /// long a kept-alive connection may sit idle.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds,
+          default_value_t = weft_serve::DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64())]
+    header_timeout: f64,
+    /// Seconds a client has to send a whole request body (then 408).
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds,
+          default_value_t = weft_serve::DEFAULT_BODY_READ_TIMEOUT.as_secs_f64())]
+    body_timeout: f64,
+    /// Seconds a response may wait on a client that reads nothing before
+    /// the connection is dropped.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds,
+          default_value_t = weft_serve::DEFAULT_WRITE_TIMEOUT.as_secs_f64())]
+    write_timeout: f64,
+}
+
+/// A number of seconds above zero.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Ok(secs),
+        _ => Err(format!("`{s}` is not a number of seconds above 0")),
+    }
+}
+
+impl ServeSecurityFlags {
+    /// The server's security options; the tokens read from the environment.
+    fn options(&self) -> Result<weft_serve::SecurityOptions> {
+        let mut options = weft_serve::SecurityOptions::default()
+            .max_concurrent(self.max_concurrent as usize)
+            .max_connections(self.max_connections as usize)
+            .header_read_timeout(std::time::Duration::from_secs_f64(self.header_timeout))
+            .body_read_timeout(std::time::Duration::from_secs_f64(self.body_timeout))
+            .write_timeout(std::time::Duration::from_secs_f64(self.write_timeout));
+        options.allowed_hosts.clone_from(&self.allow_host);
+        options.cors_origins.clone_from(&self.cors_origin);
+        for var in &self.token_env {
+            options = options.bearer_token(token_from_env(var)?);
+        }
+        Ok(options)
+    }
+}
+
+/// The bearer token in the environment variable `var`.
+fn token_from_env(var: &str) -> Result<weft_serve::BearerToken> {
+    let value = match std::env::var(var) {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => {
+            bail!("--token-env {var}: the environment variable {var} is not set")
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            bail!("--token-env {var}: the environment variable {var} is not valid UTF-8")
+        }
+    };
+    let value = value.trim();
+    if !value.is_empty() && value.len() < 16 {
+        eprintln!(
+            "weft: warning: the token in {var} has only {} characters; use a long random one (`openssl rand -hex 32`)",
+            value.len()
+        );
+    }
+    weft_serve::BearerToken::new(value).with_context(|| format!("--token-env {var}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -163,13 +272,36 @@ impl weft_host::Approver for TerminalApprover {
             );
             return false;
         }
+        // Everything here but the component's name comes from a model or a
+        // guest: escape control characters, so a newline or an ANSI escape
+        // cannot redraw the prompt and hide what is really asked.
         eprint!(
-            "weft: `{component}` wants to call `{tool}` with {arguments} ({reason}). Allow? [y/N] "
+            "weft: `{}` wants to call `{}` with {} ({}). Allow? [y/N] ",
+            terminal_safe(component),
+            terminal_safe(tool),
+            terminal_safe(arguments),
+            terminal_safe(reason)
         );
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
     }
+}
+
+/// `text` with every control character (C0, DEL, C1: newlines and ANSI
+/// escapes among them) and every bidirectional override escaped as
+/// `\u{..}`, for printing untrusted text on a terminal.
+fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn main() -> std::process::ExitCode {
@@ -189,7 +321,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => tokio::task::spawn_blocking(move || run(*args)).await?,
-            Command::Inspect { component } => inspect(&component),
+            Command::Inspect { component } => inspect(&component).await,
             Command::Check {
                 provider,
                 model,
@@ -241,8 +373,8 @@ fn init_tracing() -> Option<Box<dyn std::any::Any>> {
     None
 }
 
-fn inspect(path: &Path) -> Result<std::process::ExitCode> {
-    let info = weft_host::inspect(path)?;
+async fn inspect(path: &Path) -> Result<std::process::ExitCode> {
+    let info = weft_host::inspect_async(path).await?;
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -441,7 +573,10 @@ fn read_input(args: &RunArgs) -> Result<String> {
     }
 }
 
+/// Prints one event on stderr; what guests and models wrote is escaped
+/// ([`terminal_safe`]).
 fn print_event(event: &Event) {
+    let safe = terminal_safe;
     match event {
         Event::ToolCall {
             tool,
@@ -451,10 +586,17 @@ fn print_event(event: &Event) {
             ..
         } => match error {
             None => eprintln!(
-                "  → tool {tool}({arguments}) [{:.1} ms]",
+                "  → tool {}({}) [{:.1} ms]",
+                safe(tool),
+                safe(arguments),
                 duration.as_secs_f64() * 1e3
             ),
-            Some(e) => eprintln!("  → tool {tool}({arguments}) failed: {e}"),
+            Some(e) => eprintln!(
+                "  → tool {}({}) failed: {}",
+                safe(tool),
+                safe(arguments),
+                safe(e)
+            ),
         },
         Event::ModelCall {
             model,
@@ -465,23 +607,44 @@ fn print_event(event: &Event) {
             ..
         } => match error {
             None => eprintln!(
-                "  ◆ model {model}: {input_tokens} in / {output_tokens} out [{:.1} ms]",
+                "  ◆ model {}: {input_tokens} in / {output_tokens} out [{:.1} ms]",
+                safe(model),
                 duration.as_secs_f64() * 1e3
             ),
-            Some(e) => eprintln!("  ◆ model {model} failed: {e}"),
+            Some(e) => eprintln!("  ◆ model {} failed: {}", safe(model), safe(e)),
         },
-        Event::Denied { component, reason } => eprintln!("  ✗ denied ({component}): {reason}"),
-        Event::Crashed { component, reason } => eprintln!("  ✗ crashed ({component}): {reason}"),
+        Event::Denied { component, reason } => {
+            eprintln!("  ✗ denied ({component}): {}", safe(reason))
+        }
+        Event::Crashed { component, reason } => {
+            eprintln!("  ✗ crashed ({component}): {}", safe(reason))
+        }
         Event::Log {
             component,
             level,
             message,
-        } => eprintln!("  [{component} {level:?}] {message}"),
+        } => eprintln!("  [{component} {level:?}] {}", safe(message)),
         Event::TextDelta { .. } => {}
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
+    let security = args.security.options()?;
+    // Bound first, so a refused address fails before a model is loaded.
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    if security.check_bind(addr).is_err() {
+        bail!(
+            "{addr} is reachable from other machines, so clients must present a bearer token. \
+             Put a long random token in an environment variable and name it with --token-env: \
+             `export WEFT_SERVE_TOKEN=$(openssl rand -hex 32)`, then \
+             `weft serve --addr {} --token-env WEFT_SERVE_TOKEN`; clients send \
+             `Authorization: Bearer $WEFT_SERVE_TOKEN`. To serve this machine only, listen on 127.0.0.1.",
+            args.addr
+        );
+    }
     let (configured, sources) = match &args.config {
         Some(path) => {
             let config = AppConfig::load(path)?;
@@ -508,12 +671,16 @@ async fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "weft".into()),
     };
-    let listener = tokio::net::TcpListener::bind(&args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener.local_addr()?;
-    eprintln!("weft: serving `{name}` at http://{addr}/v1 (ctrl-c to stop)");
-    weft_serve::serve(listener, std::collections::BTreeMap::from([(name, model)])).await?;
+    let needs = if security.tokens.is_empty() {
+        ""
+    } else {
+        "bearer token required; "
+    };
+    eprintln!("weft: serving `{name}` at http://{addr}/v1 ({needs}ctrl-c to stop)");
+    weft_serve::Server::new(std::collections::BTreeMap::from([(name, model)]))
+        .with_security(security)
+        .serve(listener)
+        .await?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -540,10 +707,14 @@ fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         .build(&config)?;
     let outcome = host.run(&input);
     let events = recorder.events();
+    let dropped = recorder.dropped();
+    if dropped > 0 {
+        eprintln!("weft: {dropped} events were not kept (the transcript's event log is bounded)");
+    }
     match outcome {
         Ok(report) => {
             if args.json {
-                let value = serde_json::json!({ "ok": true, "report": report, "events": events });
+                let value = serde_json::json!({ "ok": true, "report": report, "events": events, "events_dropped": dropped });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!("{}", report.answer);
@@ -564,8 +735,7 @@ fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         }
         Err(e) => {
             if args.json {
-                let value =
-                    serde_json::json!({ "ok": false, "error": e.to_string(), "events": events });
+                let value = serde_json::json!({ "ok": false, "error": e.to_string(), "events": events, "events_dropped": dropped });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 eprintln!("error: {e}");

@@ -2,15 +2,26 @@
 //!
 //! The agent world imports every host service, so its bindings define the
 //! shared types and import traits; the tool and model-plugin worlds reuse
-//! them through `with` and only add their exports.
+//! them through `with` and only add their exports. Every export is called
+//! asynchronously, so a guest call can wait on the host without blocking a
+//! thread and its deadline can cut the wait off; the imports that wait
+//! (`model`, `toolbox`, `approval`) are asynchronous on the host. Every
+//! import may trap, which is how a host-side limit ends a call.
 
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "weft:plugins/agent-plugin",
+    imports: {
+        "weft:plugins/model": async | trappable,
+        "weft:plugins/toolbox": async | trappable,
+        "weft:plugins/approval": async | trappable,
+        default: trappable,
+    },
+    exports: { default: async },
     with: {
-        "weft:plugins/model.response-stream": crate::model_binding::HostStream,
+        "weft:plugins/model.response-stream": crate::stream::HostStream,
     },
 });
 
@@ -19,6 +30,7 @@ pub mod tool {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "weft:plugins/tool-plugin",
+        exports: { default: async },
         with: {
             "weft:plugins/types": super::weft::plugins::types,
             "weft:plugins/logging": super::weft::plugins::logging,
@@ -33,6 +45,7 @@ pub mod model {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "weft:plugins/model-plugin",
+        exports: { default: async },
         with: {
             "weft:plugins/types": super::weft::plugins::types,
             "weft:plugins/logging": super::weft::plugins::logging,

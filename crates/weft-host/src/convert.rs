@@ -2,7 +2,7 @@
 //! Rust types of `weft-model`. The two mirror each other field for field.
 
 use crate::bindings::wit as w;
-use crate::tools::ToolError;
+use crate::error::ToolError;
 use weft_model as m;
 
 fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {

@@ -97,13 +97,73 @@ impl HostError {
     }
 }
 
+/// Why a tool call failed; mirrors the WIT `tool-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum ToolError {
+    /// No tool of that name is installed.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The policy, or a human, refused the call.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The arguments did not match the tool's schema.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The tool ran and reported a failure.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The tool's component trapped, timed out or hit a limit.
+    #[error("crashed: {0}")]
+    Crashed(String),
+}
+
+/// A host-side limit a guest ran into inside a host call; raised as a trap
+/// so the call ends, and classified as [`Abort::Limit`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LimitHit {
+    /// Its linear memories together would exceed the cap.
+    #[error("exceeded its memory limit of {limit_mb} MiB")]
+    Memory {
+        /// The cap.
+        limit_mb: u32,
+    },
+    /// It logged more than its log budget for the session.
+    #[error("exceeded its log limit of {limit_kb} KiB for this run")]
+    Log {
+        /// The budget.
+        limit_kb: u32,
+    },
+    /// It held more resource-table entries than allowed.
+    #[error(
+        "exceeded its limit of {limit} open resources (streams, pollables, HTTP objects); raise limits.max-resources if it needs more"
+    )]
+    Resources {
+        /// The cap.
+        limit: u32,
+    },
+    /// It held more HTTP header bytes than allowed.
+    #[error("exceeded its limit of {limit_kb} KiB of HTTP headers held at once")]
+    HttpHeaders {
+        /// The cap.
+        limit_kb: u32,
+    },
+}
+
 /// How a guest call ended abnormally, classified from wasmtime's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abort {
-    /// The epoch deadline passed.
+    /// The call's wall-clock deadline passed, in wasm code or while it
+    /// waited in a host call.
     Timeout {
         /// The limit that was exceeded.
         limit_ms: u64,
+    },
+    /// A host-side limit other than time, memory or fuel (logs, resources,
+    /// HTTP headers).
+    Limit {
+        /// What was exceeded, as a phrase ("exceeded its log limit of ...").
+        what: String,
     },
     /// The store's memory cap refused a `memory.grow`.
     Memory {
@@ -126,6 +186,7 @@ impl std::fmt::Display for Abort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Abort::Timeout { limit_ms } => write!(f, "exceeded its time limit of {limit_ms} ms"),
+            Abort::Limit { what } => f.write_str(what),
             Abort::Memory { limit_mb } => write!(f, "exceeded its memory limit of {limit_mb} MiB"),
             Abort::Fuel { fuel } => write!(f, "ran out of fuel (budget {fuel})"),
             Abort::Trap { detail } => write!(f, "trapped: {detail}"),

@@ -123,28 +123,117 @@ impl Observer for NoObserver {
     }
 }
 
-/// Keeps every event in memory, for tests and transcripts.
-#[derive(Debug, Default)]
+/// Keeps events in memory, for tests and transcripts, up to a bound: the
+/// first [`RecordingObserver::DEFAULT_MAX_EVENTS`] events (or as many as
+/// [`RecordingObserver::bounded`] says) and
+/// [`RecordingObserver::DEFAULT_MAX_BYTES`] of their text; later ones are
+/// counted in [`RecordingObserver::dropped`], not kept. Consecutive text
+/// deltas are merged into one event.
+#[derive(Debug)]
 pub struct RecordingObserver {
-    events: Mutex<Vec<Event>>,
+    max_events: usize,
+    max_bytes: usize,
+    inner: Mutex<Recorded>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    events: Vec<Event>,
+    bytes: usize,
+    dropped: u64,
+}
+
+impl Default for RecordingObserver {
+    fn default() -> Self {
+        Self::bounded(Self::DEFAULT_MAX_EVENTS, Self::DEFAULT_MAX_BYTES)
+    }
 }
 
 impl RecordingObserver {
-    /// A copy of the events so far.
+    /// Events kept by default.
+    pub const DEFAULT_MAX_EVENTS: usize = 100_000;
+    /// Bytes of event text kept by default.
+    pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+    /// A recorder that keeps at most `max_events` events and `max_bytes`
+    /// bytes of their text.
+    pub fn bounded(max_events: usize, max_bytes: usize) -> Self {
+        RecordingObserver {
+            max_events,
+            max_bytes,
+            inner: Mutex::new(Recorded::default()),
+        }
+    }
+
+    /// A copy of the events kept so far.
     pub fn events(&self) -> Vec<Event> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.lock().events.clone()
+    }
+
+    /// How many events were not kept because the bound was reached.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Event {
+    /// Roughly how many bytes of text the event holds.
+    fn text_len(&self) -> usize {
+        match self {
+            Event::Log {
+                component, message, ..
+            } => component.len() + message.len(),
+            Event::ModelCall {
+                component,
+                model,
+                error,
+                ..
+            } => component.len() + model.len() + error.as_ref().map_or(0, String::len),
+            Event::TextDelta { text } => text.len(),
+            Event::ToolCall {
+                component,
+                tool,
+                arguments,
+                error,
+                ..
+            } => {
+                component.len()
+                    + tool.len()
+                    + arguments.len()
+                    + error.as_ref().map_or(0, String::len)
+            }
+            Event::Denied { component, reason } | Event::Crashed { component, reason } => {
+                component.len() + reason.len()
+            }
+        }
     }
 }
 
 impl Observer for RecordingObserver {
     fn event(&self, event: &Event) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event.clone());
+        let mut kept = self.lock();
+        let len = event.text_len();
+        if kept.bytes + len > self.max_bytes {
+            kept.dropped += 1;
+            return;
+        }
+        if let (Event::TextDelta { text }, Some(Event::TextDelta { text: last })) =
+            (event, kept.events.last_mut())
+        {
+            last.push_str(text);
+            kept.bytes += len;
+            return;
+        }
+        if kept.events.len() >= self.max_events {
+            kept.dropped += 1;
+            return;
+        }
+        kept.bytes += len;
+        kept.events.push(event.clone());
     }
 }
 

@@ -1,23 +1,32 @@
-//! The data held in each component's wasmtime store, and how it is built
-//! from the component's policy: WASI context, HTTP gate, limits.
+//! The data held in each component's wasmtime store, built from the
+//! component's policy: one context per capability (WASI, `wasi:http` with
+//! its gate, the Weft services, the `model` binding, the toolbox), each
+//! reached through its own view trait, plus the limiter and the deadline
+//! of the call in progress.
 
-use crate::error::Abort;
-use crate::model_binding::SyncModel;
-use crate::observe::{Event, Observer};
+use crate::error::{Abort, LimitHit};
+use crate::http::HttpGate;
+use crate::limits::{Deadline, MemoryLimiter, Usage};
+use crate::model_binding::{BoundModel, ModelCtx, ModelCtxView, ModelView};
+use crate::observe::Observer;
 use crate::policy::Policy;
 use crate::secrets::SecretStore;
-use crate::tools::Toolbox;
+use crate::services::{ServicesCtx, ServicesView};
+use crate::toolbox::{ToolboxCtx, ToolboxView, Tools};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::Store;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{FieldMap, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How much of a component's stdout and stderr the host keeps (for logs and
 /// trap messages).
 const OUTPUT_CAPTURE_BYTES: usize = 64 * 1024;
+
+/// The most bytes one `wasi:http` header map may hold.
+const HEADER_MAP_BYTES: usize = 16 * 1024;
 
 /// The static facts about one loaded component.
 #[derive(Debug)]
@@ -36,6 +45,8 @@ pub(crate) struct RunContext {
     pub state: Mutex<BTreeMap<(String, String), String>>,
     /// Money spent by the run's model calls.
     pub spend: Mutex<Spend>,
+    /// What each component used, by name.
+    usage: Mutex<BTreeMap<String, Arc<Usage>>>,
     /// Host-wide services.
     pub services: Arc<Services>,
 }
@@ -59,6 +70,8 @@ pub(crate) struct Services {
     pub clock: Arc<dyn crate::Clock>,
     pub secrets: Arc<SecretStore>,
     pub prices: Arc<weft_router::PriceCatalog>,
+    /// Whether the engine meters fuel (some component has a fuel limit).
+    pub fuel_metered: bool,
 }
 
 impl RunContext {
@@ -66,6 +79,7 @@ impl RunContext {
         Arc::new(RunContext {
             state: Mutex::new(BTreeMap::new()),
             spend: Mutex::new(Spend::default()),
+            usage: Mutex::new(BTreeMap::new()),
             services,
         })
     }
@@ -88,23 +102,46 @@ impl RunContext {
         }
         cost
     }
+
+    /// The usage counters of the component `name` in this run.
+    pub fn usage_of(&self, name: &str) -> Arc<Usage> {
+        let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// What every component used so far.
+    pub fn resources(&self) -> BTreeMap<String, crate::limits::ResourceUsage> {
+        let all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect()
+    }
+}
+
+/// What a store's component is bound to.
+#[derive(Default)]
+pub(crate) struct Bindings {
+    /// The model behind its `model` import.
+    pub model: Option<BoundModel>,
+    /// The tools behind its `toolbox` import.
+    pub tools: Option<Arc<dyn Tools>>,
 }
 
 /// The `T` of every `Store<T>` the host creates.
 pub(crate) struct StoreState {
     pub info: Arc<ComponentInfo>,
-    pub run: Arc<RunContext>,
-    pub limits: StoreLimits,
-    /// The model bound to this component's `model` import, if it has one.
-    pub model: Option<Arc<dyn SyncModel>>,
-    /// The tools this component (an agent) may call.
-    pub toolbox: Option<Arc<Toolbox>>,
     /// Which instance of its component this store holds (1, 2, ...).
     pub generation: u64,
+    /// The deadline of the guest call in progress.
+    deadline: Option<Deadline>,
+    limiter: MemoryLimiter,
+    usage: Arc<Usage>,
+    fuel_metered: bool,
+    table: ResourceTable,
     wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
     http: WasiHttpCtx,
     gate: HttpGate,
+    services: ServicesCtx,
+    model: ModelCtx,
+    toolbox: ToolboxCtx,
     stderr: MemoryOutputPipe,
 }
 
@@ -114,8 +151,7 @@ impl StoreState {
         engine: &wasmtime::Engine,
         info: Arc<ComponentInfo>,
         run: Arc<RunContext>,
-        model: Option<Arc<dyn SyncModel>>,
-        toolbox: Option<Arc<Toolbox>>,
+        bindings: Bindings,
     ) -> Result<Store<StoreState>, String> {
         let policy = &info.policy;
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
@@ -151,34 +187,86 @@ impl StoreState {
                     )
                 })?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(policy.limits.memory_mb as usize * 1024 * 1024)
-            .trap_on_grow_failure(true)
-            .instances(32)
-            .memories(8)
-            .tables(16)
-            .build();
-        let gate = HttpGate {
-            info: info.clone(),
-            secrets: run.services.secrets.clone(),
-            observer: run.services.observer.clone(),
-        };
+        let usage = run.usage_of(&info.name);
+        usage.instance_created();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(policy.limits.max_resources as usize);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(HEADER_MAP_BYTES);
+        let services = &run.services;
+        let gate = HttpGate::new(
+            info.clone(),
+            services.secrets.clone(),
+            services.observer.clone(),
+            usage.clone(),
+        );
+        let fuel_metered = services.fuel_metered;
         let state = StoreState {
+            limiter: MemoryLimiter::new(&policy.limits, usage.clone()),
+            deadline: None,
+            fuel_metered,
+            services: ServicesCtx {
+                info: info.clone(),
+                run: run.clone(),
+                usage: usage.clone(),
+            },
+            model: ModelCtx {
+                info: info.clone(),
+                run: run.clone(),
+                model: bindings.model,
+            },
+            toolbox: ToolboxCtx {
+                info: info.clone(),
+                run,
+                tools: bindings.tools,
+            },
+            usage,
             info,
-            run,
-            limits,
-            model,
-            toolbox,
             generation: 1,
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             gate,
             stderr,
         };
         let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.account()?;
+            crate::limits::on_epoch(state.deadline)
+        });
         Ok(store)
+    }
+
+    /// Counts what the guest holds in the host's resource table (entries,
+    /// HTTP header bytes) and refuses more header bytes than allowed.
+    fn account(&mut self) -> Result<(), LimitHit> {
+        let mut entries = 0;
+        let mut header_bytes = 0;
+        for entry in self.table.iter_mut() {
+            entries += 1;
+            let headers: Option<&http::HeaderMap> =
+                if let Some(fields) = entry.downcast_ref::<FieldMap>() {
+                    Some(fields)
+                } else {
+                    entry
+                        .downcast_ref::<wasmtime_wasi_http::p2::types::HostOutgoingRequest>()
+                        .map(|r| &*r.headers)
+                };
+            if let Some(map) = headers {
+                header_bytes += map
+                    .iter()
+                    .map(|(k, v)| k.as_str().len() + v.len())
+                    .sum::<usize>();
+            }
+        }
+        self.usage.held(entries, header_bytes);
+        let limit_kb = self.info.policy.limits.max_http_headers_kb;
+        if header_bytes > limit_kb as usize * 1024 {
+            return Err(LimitHit::HttpHeaders { limit_kb });
+        }
+        Ok(())
     }
 
     /// The last lines the component wrote to stdout/stderr (for trap reports).
@@ -210,18 +298,48 @@ impl WasiHttpView for StoreState {
     }
 }
 
-/// Prepares a store for one call: deadline and fuel from the policy.
-pub(crate) fn arm(store: &mut Store<StoreState>) {
+impl ServicesView for StoreState {
+    fn services(&mut self) -> &mut ServicesCtx {
+        &mut self.services
+    }
+}
+
+impl ModelView for StoreState {
+    fn model(&mut self) -> ModelCtxView<'_> {
+        ModelCtxView {
+            ctx: &mut self.model,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl ToolboxView for StoreState {
+    fn toolbox(&mut self) -> &mut ToolboxCtx {
+        &mut self.toolbox
+    }
+}
+
+/// Prepares a store for one call: its deadline (from now) and fuel.
+pub(crate) fn arm(store: &mut Store<StoreState>) -> Deadline {
     let limits = &store.data().info.policy.limits;
-    let ticks = crate::engine::ticks_for(limits.timeout_ms);
-    let fuel = limits.fuel;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    let deadline = Deadline::after(limits.timeout_ms);
+    let fuel = store
+        .data()
+        .fuel_metered
+        .then(|| limits.fuel.unwrap_or(u64::MAX));
+    let state = store.data_mut();
+    state.deadline = Some(deadline);
+    state.gate.deadline = Some(deadline);
+    // The epoch callback runs at the next tick and every tick after: it
+    // traps at the deadline and yields to the executor before it.
+    store.set_epoch_deadline(1);
     if let Some(fuel) = fuel {
-        // Only fails when fuel is disabled on the engine; the host enables it
-        // whenever a policy sets `limits.fuel`.
+        // Only fails when fuel is disabled on the engine, which
+        // `fuel_metered` rules out. A component without a fuel limit gets
+        // all the fuel there is: unmetered in effect.
         let _ = store.set_fuel(fuel);
     }
+    deadline
 }
 
 /// Classifies the error of a failed guest call.
@@ -242,6 +360,37 @@ pub(crate) fn classify(store: &Store<StoreState>, error: &wasmtime::Error) -> Ab
             _ => {}
         }
     }
+    for cause in error.chain() {
+        if let Some(hit) = cause.downcast_ref::<LimitHit>() {
+            return match hit {
+                LimitHit::Memory { limit_mb } => Abort::Memory {
+                    limit_mb: *limit_mb,
+                },
+                other => Abort::Limit {
+                    what: other.to_string(),
+                },
+            };
+        }
+        if let Some(ResourceTableError::Full) = cause.downcast_ref::<ResourceTableError>() {
+            return Abort::Limit {
+                what: LimitHit::Resources {
+                    limit: limits.max_resources,
+                }
+                .to_string(),
+            };
+        }
+        if cause
+            .downcast_ref::<wasmtime_wasi_http::FieldMapError>()
+            .is_some()
+        {
+            return Abort::Limit {
+                what: format!(
+                    "exceeded the limit of {} KiB for one HTTP header map ({cause})",
+                    HEADER_MAP_BYTES / 1024
+                ),
+            };
+        }
+    }
     let text = format!("{error:#}");
     if text.contains("forcing trap when growing memory") || text.contains("memory minimum size") {
         return Abort::Memory {
@@ -257,131 +406,22 @@ pub(crate) fn classify(store: &Store<StoreState>, error: &wasmtime::Error) -> Ab
     Abort::Trap { detail }
 }
 
+/// Checks, after a call returned, what the guest now holds in the host; a
+/// component over its limits is an abort (and its instance is discarded),
+/// even when the call finished before the epoch ticker could look.
+pub(crate) fn settle(store: &mut Store<StoreState>) -> Result<(), Abort> {
+    store.data_mut().account().map_err(|hit| Abort::Limit {
+        what: hit.to_string(),
+    })
+}
+
+/// The abort of a call cut off by its deadline while it waited.
+pub(crate) fn timed_out(store: &Store<StoreState>) -> Abort {
+    Abort::Timeout {
+        limit_ms: store.data().info.policy.limits.timeout_ms,
+    }
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).to_string()
-}
-
-/// Enforces a component's `http` and `secrets` policy on every outgoing
-/// `wasi:http` request, and substitutes granted secrets into headers.
-pub(crate) struct HttpGate {
-    info: Arc<ComponentInfo>,
-    secrets: Arc<SecretStore>,
-    observer: Arc<dyn Observer>,
-}
-
-impl HttpGate {
-    fn deny(&self, reason: String) -> wasmtime_wasi_http::Error {
-        tracing::warn!(component = %self.info.name, %reason, "outgoing request denied");
-        self.observer.event(&Event::Denied {
-            component: self.info.name.clone(),
-            reason,
-        });
-        wasmtime_wasi_http::Error::HttpRequestDenied
-    }
-
-    /// Checks the destination and replaces `{{secret:NAME}}` placeholders.
-    fn authorize(
-        &self,
-        request: &mut http::Request<wasmtime_wasi_http::WasiBody>,
-    ) -> Result<(), wasmtime_wasi_http::Error> {
-        let uri = request.uri().clone();
-        let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        });
-        let policy = &self.info.policy;
-        if !policy.allows_http(&host, port) {
-            return Err(self.deny(format!(
-                "`{}` may not connect to {host}:{} (not in its `http` policy)",
-                self.info.name,
-                port.unwrap_or(0)
-            )));
-        }
-        for value in request.headers_mut().values_mut() {
-            let Ok(text) = value.to_str() else { continue };
-            if !text.contains("{{secret:") {
-                continue;
-            }
-            let replaced = self.substitute(text, &host, port)?;
-            *value = http::HeaderValue::from_str(&replaced)
-                .map_err(|_| self.deny("a secret is not a valid header value".into()))?;
-            value.set_sensitive(true);
-        }
-        Ok(())
-    }
-
-    fn substitute(
-        &self,
-        text: &str,
-        host: &str,
-        port: Option<u16>,
-    ) -> Result<String, wasmtime_wasi_http::Error> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("{{secret:") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + "{{secret:".len()..];
-            let Some(end) = after.find("}}") else {
-                return Err(self.deny("unterminated `{{secret:` placeholder".into()));
-            };
-            let name = &after[..end];
-            let grant = self.info.policy.secret(name).ok_or_else(|| {
-                self.deny(format!(
-                    "`{}` is not granted the secret `{name}`",
-                    self.info.name
-                ))
-            })?;
-            if !grant
-                .hosts
-                .iter()
-                .any(|p| crate::policy::host_matches(p, host, port))
-            {
-                return Err(self.deny(format!(
-                    "`{}` may not send the secret `{name}` to {host}",
-                    self.info.name
-                )));
-            }
-            let value = self.secrets.get(name).ok_or_else(|| {
-                self.deny(format!(
-                    "the secret `{name}` has no value configured on the host"
-                ))
-            })?;
-            out.push_str(value.expose());
-            rest = &after[end + 2..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-}
-
-impl wasmtime_wasi_http::WasiHttpHooks for HttpGate {
-    fn send_request(
-        &mut self,
-        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        _ = fut;
-        let verdict = self.authorize(&mut request);
-        let component = self.info.name.clone();
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            verdict?;
-            tracing::debug!(%component, uri = %request.uri(), "outgoing request");
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
-    }
 }

@@ -1,38 +1,19 @@
 //! Tool plugins: loading their specs, validating arguments against their
 //! JSON Schemas, and dispatching an agent's calls into each tool's sandbox.
 
-use crate::bindings::tool::ToolPluginPre;
-use crate::bindings::weft::plugins::toolbox;
-use crate::bindings::wit as w;
-use crate::error::HostError;
+use crate::bindings::tool::{ToolPlugin, ToolPluginPre};
+use crate::error::{HostError, ToolError};
 use crate::observe::Event;
-use crate::store::{ComponentInfo, RunContext, StoreState, arm, classify};
+use crate::store::{
+    Bindings, ComponentInfo, RunContext, StoreState, arm, classify, settle, timed_out,
+};
+use crate::toolbox::{Tools, ask_approval};
+use futures::future::BoxFuture;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Store;
 use weft_model as m;
-
-/// Why a tool call failed; mirrors the WIT `tool-error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
-#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
-pub enum ToolError {
-    /// No tool of that name is installed.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The policy, or a human, refused the call.
-    #[error("denied: {0}")]
-    Denied(String),
-    /// The arguments did not match the tool's schema.
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    /// The tool ran and reported a failure.
-    #[error("failed: {0}")]
-    Failed(String),
-    /// The tool's component trapped, timed out or hit a limit.
-    #[error("crashed: {0}")]
-    Crashed(String),
-}
 
 /// One loaded tool-plugin component.
 pub(crate) struct ToolComponent {
@@ -45,7 +26,7 @@ pub(crate) struct ToolComponent {
 impl ToolComponent {
     /// Instantiates the component once to read its tool specs, and compiles
     /// each input schema.
-    pub fn load(
+    pub async fn load(
         info: Arc<ComponentInfo>,
         pre: ToolPluginPre<StoreState>,
         run: Arc<RunContext>,
@@ -54,18 +35,29 @@ impl ToolComponent {
             component: info.name.clone(),
             reason,
         };
-        let mut store =
-            StoreState::new_store(pre.engine(), info.clone(), run, None, None).map_err(fail)?;
-        arm(&mut store);
-        let specs = pre
-            .instantiate(&mut store)
-            .and_then(|b| b.weft_plugins_tool().call_list_tools(&mut store))
-            .map_err(|e| {
-                fail(format!(
-                    "while listing its tools it {}",
-                    classify(&store, &e)
-                ))
-            })?;
+        let mut store = StoreState::new_store(pre.engine(), info.clone(), run, Bindings::default())
+            .map_err(fail)?;
+        let deadline = arm(&mut store);
+        let listed = deadline
+            .run(async {
+                let bindings = pre.instantiate_async(&mut store).await?;
+                bindings
+                    .weft_plugins_tool()
+                    .call_list_tools(&mut store)
+                    .await
+            })
+            .await;
+        let specs = match listed {
+            Ok(Ok(specs)) => specs,
+            Ok(Err(e)) => {
+                let abort = classify(&store, &e);
+                return Err(fail(format!("while listing its tools it {abort}")));
+            }
+            Err(_) => {
+                let abort = timed_out(&store);
+                return Err(fail(format!("while listing its tools it {abort}")));
+            }
+        };
         let mut validators = HashMap::new();
         let mut out = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -104,6 +96,11 @@ impl ToolComponent {
             None => Ok(()),
             Some(problems) => Err(ToolError::InvalidArguments(problems)),
         }
+    }
+
+    /// The largest result or error message a call may return, in bytes.
+    fn output_limit(&self) -> usize {
+        self.info.policy.limits.max_output_kb as usize * 1024
     }
 }
 
@@ -151,17 +148,17 @@ impl ToolRegistry {
 
 struct ToolInstance {
     store: Store<StoreState>,
-    bindings: crate::bindings::tool::ToolPlugin,
+    bindings: ToolPlugin,
 }
 
 /// The tools one agent may call during one run. Tool instances are created
-/// on first use and reused for the rest of the run; a trap discards the
-/// instance so the next call gets a fresh one.
+/// on first use and reused for the rest of the run; a trap, a timeout or a
+/// cancelled call discards the instance so the next call gets a fresh one.
 pub struct Toolbox {
     caller: Arc<ComponentInfo>,
     registry: Arc<ToolRegistry>,
     run: Arc<RunContext>,
-    instances: Vec<Mutex<Option<ToolInstance>>>,
+    instances: Vec<tokio::sync::Mutex<Option<ToolInstance>>>,
 }
 
 impl Toolbox {
@@ -173,7 +170,7 @@ impl Toolbox {
         let instances = registry
             .components
             .iter()
-            .map(|_| Mutex::new(None))
+            .map(|_| tokio::sync::Mutex::new(None))
             .collect();
         Toolbox {
             caller,
@@ -195,36 +192,39 @@ impl Toolbox {
     }
 
     /// Creates every tool instance now rather than on first use.
-    pub fn instantiate_all(&self) -> Result<(), ToolError> {
+    pub async fn instantiate_all(&self) -> Result<(), ToolError> {
         for index in 0..self.instances.len() {
-            let mut slot = self.slot(index);
+            let mut slot = self.instances[index].lock().await;
             if slot.is_none() {
-                *slot = Some(self.instantiate(index)?);
+                *slot = Some(self.instantiate(index).await?);
             }
         }
         Ok(())
     }
 
-    fn slot(&self, index: usize) -> std::sync::MutexGuard<'_, Option<ToolInstance>> {
-        self.instances[index]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn instantiate(&self, index: usize) -> Result<ToolInstance, ToolError> {
+    async fn instantiate(&self, index: usize) -> Result<ToolInstance, ToolError> {
         let component = &self.registry.components[index];
         let mut store = StoreState::new_store(
             component.pre.engine(),
             component.info.clone(),
             self.run.clone(),
-            None,
-            None,
+            Bindings::default(),
         )
         .map_err(ToolError::Crashed)?;
-        arm(&mut store);
-        match component.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(ToolInstance { store, bindings }),
-            Err(e) => Err(self.crashed(&component.info.name, &classify(&store, &e).to_string())),
+        let deadline = arm(&mut store);
+        match deadline
+            .run(component.pre.instantiate_async(&mut store))
+            .await
+        {
+            Ok(Ok(bindings)) => Ok(ToolInstance { store, bindings }),
+            Ok(Err(e)) => {
+                let abort = classify(&store, &e);
+                Err(self.crashed(&component.info.name, &abort.to_string()))
+            }
+            Err(_) => {
+                let abort = timed_out(&store);
+                Err(self.crashed(&component.info.name, &abort.to_string()))
+            }
         }
     }
 
@@ -240,9 +240,9 @@ impl Toolbox {
     }
 
     /// Calls a tool: policy, approval, validation, then the sandboxed call.
-    pub fn call(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
+    pub async fn call(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
         let started = Instant::now();
-        let result = self.call_inner(tool, arguments);
+        let result = self.call_inner(tool, arguments).await;
         let duration = started.elapsed();
         let error = result.as_ref().err().map(|e| e.to_string());
         tracing::info!(agent = %self.caller.name, %tool, ?duration, error = ?error, "tool call");
@@ -261,7 +261,7 @@ impl Toolbox {
         result
     }
 
-    fn call_inner(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
+    async fn call_inner(&self, tool: &str, arguments: &str) -> Result<String, ToolError> {
         let Some(index) = self.registry.find(tool) else {
             return Err(ToolError::NotFound(format!(
                 "no tool named `{tool}`; installed: {}",
@@ -283,66 +283,92 @@ impl Toolbox {
         let component = &self.registry.components[index];
         component.validate(tool, arguments)?;
         if policy.needs_approval(tool)
-            && !self.run.services.approver.approve(
+            && !ask_approval(
+                &self.run,
                 &self.caller.name,
                 tool,
                 arguments,
                 "the policy requires approval for this tool",
             )
+            .await
         {
             return Err(ToolError::Denied(format!(
                 "approval for `{tool}` was declined"
             )));
         }
-        let mut slot = self.slot(index);
-        if slot.is_none() {
-            *slot = Some(self.instantiate(index)?);
+        let mut slot = self.instances[index].lock().await;
+        // Out of the slot for the call: if the call is cancelled (the
+        // caller's own deadline), the instance, possibly mid-call, is dropped
+        // rather than reused.
+        let mut live = match slot.take() {
+            Some(live) => live,
+            None => self.instantiate(index).await?,
+        };
+        let deadline = arm(&mut live.store);
+        let outcome = deadline
+            .run(
+                live.bindings
+                    .weft_plugins_tool()
+                    .call_call(&mut live.store, tool, arguments),
+            )
+            .await;
+        if outcome.as_ref().is_ok_and(|r| r.is_ok())
+            && let Err(abort) = settle(&mut live.store)
+        {
+            return Err(self.crashed(&component.info.name, &abort.to_string()));
         }
-        let live = slot.as_mut().expect("just filled");
-        arm(&mut live.store);
-        let outcome = live
-            .bindings
-            .weft_plugins_tool()
-            .call_call(&mut live.store, tool, arguments);
+        let limit = component.output_limit();
+        let max_kb = component.info.policy.limits.max_output_kb;
         match outcome {
-            Ok(Ok(output)) => {
-                let limit = component.info.policy.limits.max_output_kb as usize * 1024;
+            Ok(Ok(Ok(output))) => {
+                *slot = Some(live);
                 if output.len() > limit {
                     return Err(ToolError::Failed(format!(
-                        "`{tool}` returned {} bytes, over its limit of {} KiB",
+                        "`{tool}` returned {} bytes, over its limit of {max_kb} KiB",
                         output.len(),
-                        component.info.policy.limits.max_output_kb
                     )));
                 }
                 Ok(output)
             }
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => {
+            Ok(Ok(Err(e))) => {
+                *slot = Some(live);
+                let e: ToolError = e.into();
+                let size = match &e {
+                    ToolError::NotFound(s)
+                    | ToolError::Denied(s)
+                    | ToolError::InvalidArguments(s)
+                    | ToolError::Failed(s)
+                    | ToolError::Crashed(s) => s.len(),
+                };
+                if size > limit {
+                    return Err(ToolError::Failed(format!(
+                        "`{tool}` returned an error of {size} bytes, over its limit of {max_kb} KiB"
+                    )));
+                }
+                Err(e)
+            }
+            Ok(Err(e)) => {
                 let abort = classify(&live.store, &e);
-                *slot = None;
+                Err(self.crashed(&component.info.name, &abort.to_string()))
+            }
+            Err(_) => {
+                let abort = timed_out(&live.store);
                 Err(self.crashed(&component.info.name, &abort.to_string()))
             }
         }
     }
 }
 
-impl toolbox::Host for StoreState {
-    fn list(&mut self) -> Vec<w::ToolSpec> {
-        match &self.toolbox {
-            Some(t) => t.list().into_iter().map(Into::into).collect(),
-            None => Vec::new(),
-        }
+impl Tools for Toolbox {
+    fn list(&self) -> Vec<m::ToolSpec> {
+        Toolbox::list(self)
     }
 
-    fn call(&mut self, call: w::ToolCall) -> Result<String, w::ToolError> {
-        let Some(toolbox) = self.toolbox.clone() else {
-            return Err(w::ToolError::Denied(format!(
-                "`{}` has no toolbox",
-                self.info.name
-            )));
-        };
-        toolbox
-            .call(&call.name, &call.arguments)
-            .map_err(Into::into)
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        arguments: &'a str,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(Toolbox::call(self, tool, arguments))
     }
 }

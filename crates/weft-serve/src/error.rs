@@ -20,6 +20,19 @@
 //!
 //! A backend's authentication failure is the server's problem, not the
 //! client's, so it is a 500 rather than a 401.
+//!
+//! The request checks of [`security`](crate::security) answer:
+//!
+//! | refusal | status | `type` / `code` |
+//! | --- | --- | --- |
+//! | no `Host` | 400 | `invalid_request_error` / `missing_host` |
+//! | `Host` not naming the server | 421 | `invalid_request_error` / `host_not_allowed` |
+//! | browser request from another origin | 403 | `permission_error` / `origin_not_allowed` |
+//! | no or wrong bearer token | 401 + `WWW-Authenticate: Bearer` | `invalid_request_error` / `missing_api_key`, `invalid_api_key` |
+//! | body not `application/json` | 415 | `invalid_request_error` / `unsupported_media_type` |
+//! | body over the limit | 413 | `invalid_request_error` / `request_too_large` |
+//! | body not in time | 408 + `Connection: close` | `invalid_request_error` / `request_timeout` |
+//! | every model slot taken | 503 + `Retry-After` | `server_error` / `overloaded` |
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -138,6 +151,143 @@ impl ApiError {
                 ),
             )
         }
+    }
+
+    /// 400 for a request without a `Host` header.
+    pub fn missing_host() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("missing_host"),
+            "The request has no Host header; send one naming this server (HTTP/1.1 requires it)."
+                .into(),
+        )
+    }
+
+    /// 421 for a `Host` that does not name this server (as in DNS
+    /// rebinding).
+    pub fn host_not_allowed(host: &str) -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "invalid_request_error",
+            Some("host_not_allowed"),
+            format!(
+                "The Host `{host}` does not name this server. Use the address it listens on, or have its operator allow that name (`weft serve --allow-host NAME`)."
+            ),
+        )
+    }
+
+    /// 403 for a browser request from a web origin this server does not
+    /// allow.
+    pub fn origin_not_allowed(origin: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            Some("origin_not_allowed"),
+            format!(
+                "Requests from web pages at `{origin}` are not allowed. The operator can allow that origin with CORS (`weft serve --cors-origin {origin}`)."
+            ),
+        )
+    }
+
+    /// 403 for a request a browser marks as sent by another site (an
+    /// embedded image or script, a link), without an `Origin` to allow.
+    pub fn cross_site_request(site: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            Some("origin_not_allowed"),
+            format!(
+                "Requests a browser sends for another site (`Sec-Fetch-Site: {site}`) are not allowed; call this server with fetch() from an allowed origin."
+            ),
+        )
+    }
+
+    /// 401 for a request without the bearer token this server asks for.
+    pub fn missing_api_key() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("missing_api_key"),
+            "This server needs an API key: send it as `Authorization: Bearer KEY`.".into(),
+        )
+    }
+
+    /// 401 for a request whose bearer token is not one of this server's.
+    pub fn invalid_api_key() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            "The API key is not valid for this server; send it as `Authorization: Bearer KEY`."
+                .into(),
+        )
+    }
+
+    /// 415 for a body that is not declared `application/json`; `given` is
+    /// the `Content-Type` sent, if any.
+    pub fn unsupported_media_type(given: Option<&str>) -> Self {
+        let given = match given {
+            Some(ct) => format!("`{ct}`"),
+            None => "no Content-Type".into(),
+        };
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            Some("unsupported_media_type"),
+            format!(
+                "The request body must be JSON sent with `Content-Type: application/json` (UTF-8); this request has {given}."
+            ),
+        )
+    }
+
+    /// 413 for a body larger than the server's limit of `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("The request body is too large: this server takes at most {limit} bytes."),
+        )
+    }
+
+    /// 408 for a body that did not arrive within `timeout`.
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            format!(
+                "The request body did not arrive within {:?}; the connection is closed.",
+                timeout
+            ),
+        )
+    }
+
+    /// 400 for a body the connection failed to deliver.
+    pub fn unreadable_body(e: &dyn std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            format!("The request body could not be read: {e}."),
+        )
+    }
+
+    /// 503 with `Retry-After` when all `slots` model requests the server
+    /// runs at once are taken.
+    pub fn busy(slots: usize, retry_after: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("overloaded"),
+            format!(
+                "The server is busy: it runs at most {slots} model requests at once. Retry after {} s.",
+                retry_after.as_secs().max(1)
+            ),
+        );
+        e.retry_after_ms = Some(retry_after.as_millis() as u64);
+        e
     }
 
     /// The answer for a model failure (see the [module docs](self)).

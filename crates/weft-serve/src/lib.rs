@@ -22,8 +22,30 @@
 //! `data: [DONE]`, and the response ends normally. A malformed request never
 //! takes the server down.
 //!
-//! Requests are passed straight to the model, concurrently; a model that can
-//! only run one generation at a time (a local model) queues them itself.
+//! Requests are passed to the model concurrently, at most
+//! [`SecurityOptions::max_concurrent`] at once (one more gets 503 with
+//! `Retry-After` rather than a queue without bound); a model that can only
+//! run one generation at a time (a local model) queues them itself.
+//!
+//! # Security
+//!
+//! The server expects to be reached by programs, not by web pages, and its
+//! defaults are safe on loopback. Every request is checked before its body
+//! is read (the details are in [`security`]):
+//!
+//! - `Host` must name this server (421 otherwise), against DNS rebinding;
+//! - a browser request from another web origin is refused (403) unless that
+//!   origin is configured for CORS; there are no CORS headers otherwise;
+//! - with bearer tokens configured, `Authorization: Bearer TOKEN` must carry
+//!   one (401 with `WWW-Authenticate: Bearer`); serving beyond loopback
+//!   without a token is refused at start ([`ServeError::TokenRequired`]);
+//! - a body must be `application/json` (415), and arrive within the body
+//!   read timeout (408).
+//!
+//! [`Server::serve`] adds the connection rules: a header read timeout
+//! (which also ends idle kept-alive connections), a write stall timeout
+//! and a cap on open connections ([`listen`]). All of them are set with
+//! [`SecurityOptions`] and [`Server::with_security`].
 //!
 //! ```no_run
 //! # async fn demo(model: std::sync::Arc<dyn weft_model::Model>) -> Result<(), weft_serve::ServeError> {
@@ -35,6 +57,8 @@
 //! ```
 
 pub mod error;
+pub mod listen;
+pub mod security;
 pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -42,21 +66,28 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use weft_model::{EventStream, Model, ModelError};
 
 pub use error::ApiError;
+pub use security::{
+    AllowedHost, BUSY_RETRY_AFTER, BearerToken, CorsOrigin, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_WRITE_TIMEOUT, InvalidSetting, SecurityOptions,
+};
 pub use wire::{CompletionRequest, InvalidRequest};
 
 /// The request body limit unless [`Server::with_body_limit`] sets another:
@@ -69,6 +100,17 @@ pub enum ServeError {
     /// Accepting or serving connections failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The server would be reachable beyond loopback without a bearer
+    /// token (see [`SecurityOptions::check_bind`]).
+    #[error(
+        "refusing to serve on {addr} without a bearer token: that address is reachable from other machines, \
+         so anyone there could use the model. Set a token (`weft serve --token-env VAR` with the token in \
+         the environment variable VAR; `SecurityOptions::bearer_token` in code), or listen on 127.0.0.1"
+    )]
+    TokenRequired {
+        /// The address the server was to serve on.
+        addr: std::net::SocketAddr,
+    },
 }
 
 /// The models a server serves, by name.
@@ -79,11 +121,38 @@ struct AppState {
     ids: AtomicU64,
 }
 
+/// What the chat handler needs besides the models: how to read a body and
+/// the model request slots.
+#[derive(Clone)]
+struct Handler {
+    app: Arc<AppState>,
+    body_limit: usize,
+    body_read_timeout: Duration,
+    slots: Arc<Semaphore>,
+    max_concurrent: usize,
+}
+
+impl Handler {
+    /// One of the model request slots, or 503 when all are taken.
+    fn model_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            tracing::debug!(
+                max_concurrent = self.max_concurrent,
+                "busy: refused a model request"
+            );
+            ApiError::busy(self.max_concurrent, BUSY_RETRY_AFTER)
+        })
+    }
+}
+
 /// An OpenAI-compatible server over named models.
 #[derive(Clone)]
 pub struct Server {
     state: Arc<AppState>,
     body_limit: usize,
+    security: SecurityOptions,
+    /// The model request slots, shared by every router of this server.
+    slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Server {
@@ -91,6 +160,7 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("models", &self.state.models.keys().collect::<Vec<_>>())
             .field("body_limit", &self.body_limit)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -98,14 +168,34 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A server for `models`, each under its name (the `model` a request
     /// names and `/v1/models` lists).
+    ///
+    /// Its [`SecurityOptions`] are the defaults: no CORS, no token (so only
+    /// loopback may be served), 64 model requests at once, 512
+    /// connections, 10 s for headers, 30 s for a body.
     pub fn new(models: Models) -> Self {
+        let security = SecurityOptions::default();
         Self {
             state: Arc::new(AppState {
                 models,
                 ids: AtomicU64::new(0),
             }),
             body_limit: DEFAULT_BODY_LIMIT,
+            slots: Arc::new(Semaphore::new(security.max_concurrent)),
+            security,
         }
+    }
+
+    /// This server with `options` for its request checks, timeouts and
+    /// limits (see [`security`]).
+    pub fn with_security(mut self, options: SecurityOptions) -> Self {
+        self.slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
+        self.security = options;
+        self
+    }
+
+    /// The security settings in force.
+    pub fn security(&self) -> &SecurityOptions {
+        &self.security
     }
 
     /// This server with a request body limit of `bytes` (larger bodies get
@@ -120,18 +210,44 @@ impl Server {
         self.state.models.keys().map(String::as_str)
     }
 
-    /// The axum router with every route, to serve or to nest in a larger
-    /// application.
+    /// The axum router with every route and the request checks of
+    /// [`security`], to serve or to nest in a larger application. Not
+    /// knowing the address it will be served on, it accepts the loopback
+    /// names on any port and the configured hosts in `Host`; the
+    /// connection rules are up to the server that serves it.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/v1/chat/completions", post(chat_completions))
+        self.router_for(None)
+    }
+
+    /// The router for a server bound to `bound`, when known.
+    fn router_for(&self, bound: Option<std::net::SocketAddr>) -> Router {
+        let guard = security::Guard::new(self.security.clone(), bound);
+        let handler = Handler {
+            app: self.state.clone(),
+            body_limit: self.body_limit,
+            body_read_timeout: self.security.body_read_timeout,
+            slots: self.slots.clone(),
+            max_concurrent: self.security.max_concurrent.max(1),
+        };
+        let models = Router::new()
             .route("/v1/models", get(list_models))
             .route("/v1/models/{*name}", get(get_model))
+            .with_state(self.state.clone());
+        let mut router = Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .with_state(handler)
+            .merge(models)
             .route("/health", get(|| async { "ok" }))
             .fallback(unknown_url)
             .method_not_allowed_fallback(wrong_method)
-            .layer(DefaultBodyLimit::max(self.body_limit))
-            .with_state(self.state.clone())
+            .layer(from_fn_with_state(
+                guard.clone(),
+                security::check_bearer_token,
+            ));
+        if let Some(cors) = guard.cors_layer() {
+            router = router.layer(cors);
+        }
+        router.layer(from_fn_with_state(guard, security::check_host_and_origin))
     }
 
     /// Serves on `listener` until ctrl-c, then finishes the requests in
@@ -141,7 +257,9 @@ impl Server {
     }
 
     /// Serves on `listener` until `signal` completes, then finishes the
-    /// requests in flight and returns.
+    /// requests in flight and returns. Fails at once with
+    /// [`ServeError::TokenRequired`] when `listener` is reachable beyond
+    /// loopback and no bearer token is set.
     pub async fn serve_with_shutdown<F>(
         self,
         listener: TcpListener,
@@ -150,14 +268,17 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let addr = listener.local_addr()?;
+        self.security.check_bind(addr)?;
         tracing::info!(
-            addr = ?listener.local_addr().ok(),
+            %addr,
             models = ?self.model_names().collect::<Vec<_>>(),
+            tokens = self.security.tokens.len(),
+            cors_origins = ?self.security.cors_origins.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "serving the OpenAI-compatible API"
         );
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(signal)
-            .await?;
+        let router = self.router_for(Some(addr));
+        listen::serve_connections(listener, router, &self.security, signal).await;
         Ok(())
     }
 }
@@ -231,12 +352,64 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     ApiError::method_not_allowed(method.as_str(), uri.path())
 }
 
+/// The body of a JSON request: declared `application/json`, at most
+/// `limit` bytes, arrived within `timeout`.
+async fn read_json_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    security::require_json(headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::body_too_large(limit))
+        }
+        Ok(Err(e)) => Err(ApiError::unreadable_body(&e)),
+        Err(_) => Err(ApiError::body_timeout(timeout)),
+    }
+}
+
+/// An error answer that also closes the connection: after a body that was
+/// not read to its end there is no telling where the next request starts.
+fn closing(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| ApiError::from_rejection(&e))?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid_json(&e))?;
+    State(handler): State<Handler>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Response> {
+    let body = read_json_body(
+        &headers,
+        body,
+        handler.body_limit,
+        handler.body_read_timeout,
+    )
+    .await
+    .map_err(closing)?;
+    completion(&handler, &body)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// The answer to a chat completion request's `body`.
+async fn completion(handler: &Handler, body: &[u8]) -> Result<Response, ApiError> {
+    let state = &handler.app;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))?;
     let name = wire::requested_model(&value)?;
     let model = state
         .models
@@ -244,6 +417,7 @@ async fn chat_completions(
         .ok_or_else(|| ApiError::model_not_found(name, state.models.keys()))?
         .clone();
     let request = wire::parse_request(&value, &model.capabilities().provider)?;
+    let slot = handler.model_slot()?;
     let id = state.next_id();
     let started = Instant::now();
     if request.stream {
@@ -252,12 +426,13 @@ async fn chat_completions(
             ApiError::from_model(&e)
         })?;
         tracing::debug!(model = %request.model, %id, "streaming");
-        Ok(sse_response(events, &request, id))
+        Ok(sse_response(events, &request, id, slot))
     } else {
         let response = model.chat(&request.chat).await.map_err(|e| {
             tracing::warn!(model = %request.model, error = %e, "chat failed");
             ApiError::from_model(&e)
         })?;
+        drop(slot);
         tracing::debug!(
             model = %request.model,
             %id,
@@ -278,6 +453,8 @@ struct SseState {
     pending: VecDeque<String>,
     closed: bool,
     model: String,
+    /// The model request slot, held until the stream ends or is dropped.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl SseState {
@@ -293,7 +470,12 @@ impl SseState {
     }
 }
 
-fn sse_response(events: EventStream, request: &CompletionRequest, id: String) -> Response {
+fn sse_response(
+    events: EventStream,
+    request: &CompletionRequest,
+    id: String,
+    slot: OwnedSemaphorePermit,
+) -> Response {
     let encoder =
         wire::ChunkEncoder::new(id, unix_now(), request.model.clone(), request.include_usage);
     let state = SseState {
@@ -302,6 +484,7 @@ fn sse_response(events: EventStream, request: &CompletionRequest, id: String) ->
         encoder,
         closed: false,
         model: request.model.clone(),
+        _slot: slot,
     };
     let frames = futures::stream::unfold(state, |mut s| async move {
         loop {

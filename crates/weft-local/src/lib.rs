@@ -12,7 +12,7 @@
 //!
 //! | module | role |
 //! | --- | --- |
-//! | [`gguf`], [`quant`], [`hf`] | read model files: metadata, tensors, block dequantization |
+//! | [`gguf`], [`quant`], [`hf`] | read model files: GGUF format, byte sources and Llama layout; block dequantization; Hugging Face directories |
 //! | [`config`] | the architecture's hyper-parameters, one type for every source |
 //! | [`tokenizer`] | byte-level BPE from `tokenizer.json` or the GGUF arrays |
 //! | [`template`] | the model's chat template, rendered with minijinja |

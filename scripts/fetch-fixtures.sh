@@ -21,7 +21,7 @@ weft="$target/debug/weft"
 
 # The built binary, unless a source file is newer than it.
 if [ -x "$weft" ] &&
-	[ -z "$(find crates/weft-cli crates/weft-local Cargo.toml Cargo.lock -newer "$weft" \
+	[ -z "$(find crates/weft-cli crates/weft-local crates/weft-pull Cargo.toml Cargo.lock -newer "$weft" \
 		\( -name '*.rs' -o -name '*.toml' -o -name Cargo.lock \) -print -quit 2>/dev/null)" ]; then
 	exec "$weft" pull "$model" "$@"
 fi

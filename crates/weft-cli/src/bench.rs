@@ -59,7 +59,7 @@ pub fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     if args.prompt_tokens == 0 || args.decode_tokens == 0 || args.runs == 0 {
         bail!("--prompt-tokens, --decode-tokens and --runs must each be at least 1");
     }
-    let path = weft_local::pull::resolve_local(&args.model).with_context(|| {
+    let path = weft_pull::resolve_local(&args.model).with_context(|| {
         format!(
             "the model `{}` is neither a file nor a directory nor in the model cache: run `weft pull {}`",
             args.model, args.model

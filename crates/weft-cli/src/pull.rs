@@ -5,15 +5,15 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use weft_local::catalog::SourceKind;
-use weft_local::pull::{ProgressEvent, PullOptions, Task};
+use weft_pull::catalog::SourceKind;
+use weft_pull::{ProgressEvent, PullOptions, Task};
 
 /// Arguments of `weft pull`.
 #[derive(Args)]
 pub struct PullArgs {
     /// A model from the catalogue (e.g. `smollm2-135m`), or the path of a
     /// GGUF file or model directory (checked, not copied).
-    #[arg(default_value = weft_local::pull::DEFAULT_MODEL)]
+    #[arg(default_value = weft_pull::DEFAULT_MODEL)]
     name: String,
     /// The cache directory [default: $WEFT_CACHE_DIR, else the user cache
     /// directory's weft/models].
@@ -59,7 +59,7 @@ impl Bar {
     }
 }
 
-impl weft_local::pull::Progress for Bar {
+impl weft_pull::Progress for Bar {
     fn event(&self, event: ProgressEvent<'_>) {
         if self.quiet {
             return;
@@ -128,7 +128,7 @@ pub async fn run(args: PullArgs) -> Result<std::process::ExitCode> {
         ..PullOptions::default()
     };
     let started = std::time::Instant::now();
-    let pulled = weft_local::pull::pull(&args.name, &options).await?;
+    let pulled = weft_pull::pull(&args.name, &options).await?;
     if !args.quiet {
         let hash = pulled
             .sha256

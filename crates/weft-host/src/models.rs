@@ -150,7 +150,7 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
             backend,
             context,
         } => {
-            let path = weft_local::pull::resolve_local(model).ok_or_else(|| {
+            let path = weft_pull::resolve_local(model).ok_or_else(|| {
                 config_error(format!(
                     "the local model `{model}` is neither a file nor a directory nor in the model cache: run `weft pull {model}`"
                 ))

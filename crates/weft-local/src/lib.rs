@@ -4,13 +4,15 @@
 //! loaded from a GGUF file or a Hugging Face directory (`config.json`,
 //! `tokenizer.json`, `*.safetensors`), with the model's own tokenizer and chat
 //! template, run on burn's Flex CPU backend or on wgpu (Vulkan natively,
-//! WebGPU in a browser), and exposed as a [`weft_model::Model`].
+//! WebGPU in a browser), and exposed as a [`weft_model::Model`]. This crate
+//! only reads model files from a path or a [`gguf::ByteSource`]; fetching
+//! them into the user's cache is `weft-pull`'s job (`weft pull`).
 //!
 //! The pieces, in the order a prompt flows through them:
 //!
 //! | module | role |
 //! | --- | --- |
-//! | [`gguf`], [`quant`], [`hf`] | read model files: metadata, tensors, block dequantization |
+//! | [`gguf`], [`quant`], [`hf`] | read model files: GGUF format, byte sources and Llama layout; block dequantization; Hugging Face directories |
 //! | [`config`] | the architecture's hyper-parameters, one type for every source |
 //! | [`tokenizer`] | byte-level BPE from `tokenizer.json` or the GGUF arrays |
 //! | [`template`] | the model's chat template, rendered with minijinja |
@@ -41,9 +43,6 @@ pub mod toolcall;
 pub mod weights;
 
 pub mod bench;
-pub mod catalog;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod pull;
 
 pub use config::{Architecture, ModelConfig, RopeLayout};
 pub use error::{ForwardError, LoadError};

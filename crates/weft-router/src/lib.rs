@@ -17,7 +17,9 @@
 //! - [`policy`] and [`Router`]: a TOML [`Policy`] picks, per request, the
 //!   cheapest model that meets the request's needs and a quality tier,
 //!   under sovereignty rules and money budgets, and records every
-//!   [`Decision`].
+//!   [`Decision`]. The choice is made by named passes applied in order
+//!   (`select`: needs, budget gate, one check per rejection reason,
+//!   ranking, the error when nothing is eligible).
 //! - [`telemetry`]: a `tracing` span per model call with the OpenTelemetry
 //!   GenAI attributes and the call's cost; with the `otlp` feature,
 //!   `otlp` exports them over OTLP/HTTP.
@@ -73,6 +75,7 @@ pub mod otlp;
 pub mod policy;
 pub mod resilience;
 pub mod router;
+mod select;
 pub mod telemetry;
 pub mod time;
 

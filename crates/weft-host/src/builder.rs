@@ -160,7 +160,7 @@ impl HostBuilder {
             .components()
             .iter()
             .flat_map(|c| c.policy.secrets.iter().map(|s| s.name.clone()))
-            .chain(crate::models::model_secret_names(&config.model))
+            .chain(config.model.secret_names())
             .collect();
         let secrets = Arc::new(SecretStore::from_env(
             secret_names.iter().map(String::as_str),
@@ -260,7 +260,7 @@ async fn build_chain(
         });
     }
     Ok(ModelChain::Native(match provided {
-        Some(model) => crate::models::Native::Shared(model),
-        None => crate::models::native_model(spec, &run.services.secrets)?,
+        Some(model) => weft_models::ModelStack::Shared(model),
+        None => weft_models::build(spec, &run.services.secrets)?,
     }))
 }

@@ -27,6 +27,7 @@ use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use weft_models::join;
 
 /// A whole run: agent, tools, model and secrets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,130 +84,11 @@ impl ComponentConfig {
     }
 }
 
-/// The backend bound to a `model` import, chosen by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ModelSpec {
-    /// Any OpenAI-compatible Chat Completions endpoint.
-    #[serde(rename_all = "kebab-case")]
-    OpenaiCompatible {
-        /// The API base, e.g. `https://api.openai.com/v1`.
-        base_url: String,
-        /// The model name sent in requests.
-        model: String,
-        /// Name of the secret holding the API key, if the endpoint needs one.
-        #[serde(default)]
-        api_key_secret: Option<String>,
-        /// Request timeout in milliseconds.
-        #[serde(default)]
-        timeout_ms: Option<u64>,
-        /// The provider profile to speak with (`deepseek`, `vllm`, ...; see
-        /// [`ModelSpec::Provider`]); `generic` when unset.
-        #[serde(default)]
-        provider: Option<String>,
-    },
-    /// Any provider by name: `openai`, `deepseek`, `qwen`, `kimi`, `glm`,
-    /// `minimax`, `doubao`, `ollama`, `vllm`, `llamacpp`, `generic`,
-    /// `anthropic`, `gemini`.
-    #[serde(rename_all = "kebab-case")]
-    Provider {
-        /// The provider's name (selects its wire format and quirks profile).
-        provider: String,
-        /// The model name sent in requests.
-        model: String,
-        /// Name of the secret holding the API key.
-        #[serde(default)]
-        api_key_secret: Option<String>,
-        /// Overrides the profile's base URL.
-        #[serde(default)]
-        base_url: Option<String>,
-        /// Selects a regional endpoint of the profile (e.g. `cn`).
-        #[serde(default)]
-        region: Option<String>,
-        /// Request timeout in milliseconds.
-        #[serde(default)]
-        timeout_ms: Option<u64>,
-        /// What to do with another provider's reasoning: `drop` or `as-text`.
-        #[serde(default)]
-        foreign_reasoning: Option<ForeignReasoningRule>,
-        /// Record the raw HTTP exchanges (secrets redacted) to this file.
-        #[serde(default)]
-        http_record: Option<PathBuf>,
-        /// Serve the raw HTTP exchanges from this file instead of the network.
-        #[serde(default)]
-        http_replay: Option<PathBuf>,
-    },
-    /// Routes each request to the cheapest capable model of `models` under
-    /// a routing policy (tiers, sovereignty, budgets, fallback).
-    #[serde(rename_all = "kebab-case")]
-    Router {
-        /// The routing policy file (see `weft-router`).
-        policy: PathBuf,
-        /// The models the policy names, by name.
-        models: BTreeMap<String, ModelSpec>,
-        /// The budget key runs are charged to (`[budget.per-key-usd]`), if any.
-        #[serde(default)]
-        key: Option<String>,
-    },
-    /// A local open model run in-process on burn: a catalog name fetched
-    /// with `weft pull` (`smollm2-135m`), a `.gguf` file, or a Hugging Face
-    /// directory (`config.json`, `tokenizer.json`, `*.safetensors`).
-    #[serde(rename_all = "kebab-case")]
-    Local {
-        /// Catalog name or path (relative to the configuration file).
-        model: String,
-        /// `cpu` (burn's Flex backend, the default) or `wgpu`.
-        #[serde(default)]
-        backend: weft_local::Backend,
-        /// Context length in tokens, prompt and answer together (default
-        /// 4096, capped at the model's own limit).
-        #[serde(default)]
-        context: Option<usize>,
-    },
-    /// Replays a recorded cassette.
-    #[serde(rename_all = "kebab-case")]
-    Cassette {
-        /// The cassette file.
-        path: PathBuf,
-        /// Skip checking that requests match the recording.
-        #[serde(default)]
-        lenient: bool,
-    },
-    /// Records every exchange with `inner` to a cassette file.
-    #[serde(rename_all = "kebab-case")]
-    Record {
-        /// The cassette file to write.
-        path: PathBuf,
-        /// The model being recorded.
-        inner: Box<ModelSpec>,
-    },
-    /// A model plugin component wrapping `inner`.
-    #[serde(rename_all = "kebab-case")]
-    Plugin {
-        /// The plugin component and its policy.
-        plugin: ComponentConfig,
-        /// The backend bound to the plugin's own `model` import.
-        inner: Box<ModelSpec>,
-    },
-}
+/// The backend bound to the agent's `model` import: a [`weft_models`] spec
+/// whose `type = "plugin"` entries are model-plugin components.
+pub type ModelSpec = weft_models::ModelSpec<ComponentConfig>;
 
-/// How a provider treats reasoning produced by another provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ForeignReasoningRule {
-    /// Leave it out of the request.
-    Drop,
-    /// Send it as plain text.
-    AsText,
-}
-
-/// Where a secret's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SecretSource {
-    /// The host environment variable holding it.
-    pub env: String,
-}
+pub use weft_models::{ForeignReasoningRule, LocalBackend, SecretSource};
 
 /// A policy file given on the command line: policies by component name.
 ///
@@ -300,40 +182,14 @@ impl AppConfig {
     pub fn components(&self) -> Vec<&ComponentConfig> {
         let mut all = vec![&self.agent];
         all.extend(&self.tools);
-        let mut spec = &self.model;
-        loop {
-            match spec {
-                ModelSpec::Plugin {
-                    plugin: component,
-                    inner,
-                } => {
-                    all.push(component);
-                    spec = inner;
-                }
-                ModelSpec::Record { inner, .. } => spec = inner,
-                _ => break,
-            }
-        }
+        all.extend(self.model.plugins());
         all
     }
 
     fn components_mut(&mut self) -> Vec<&mut ComponentConfig> {
         let mut all = vec![&mut self.agent];
         all.extend(self.tools.iter_mut());
-        let mut spec = &mut self.model;
-        loop {
-            match spec {
-                ModelSpec::Plugin {
-                    plugin: component,
-                    inner,
-                } => {
-                    all.push(component);
-                    spec = inner;
-                }
-                ModelSpec::Record { inner, .. } => spec = inner,
-                _ => break,
-            }
-        }
+        all.extend(self.model.plugins_mut());
         all
     }
 
@@ -343,59 +199,13 @@ impl AppConfig {
             c.component = join(base, &c.component);
             resolve_policy_paths(&mut c.policy, base);
         }
-        let mut spec = &mut self.model;
-        while let ModelSpec::Plugin { inner, .. } = spec {
-            spec = inner;
-        }
-        resolve_native_paths(spec, base);
-    }
-}
-
-/// Resolves the paths of a spec that is not a plugin (plugins' own paths
-/// are resolved with the other components).
-fn resolve_native_paths(spec: &mut ModelSpec, base: &Path) {
-    match spec {
-        ModelSpec::Cassette { path, .. } => *path = join(base, path),
-        ModelSpec::Record { path, inner } => {
-            *path = join(base, path);
-            resolve_native_paths(inner, base);
-        }
-        ModelSpec::Provider {
-            http_record,
-            http_replay,
-            ..
-        } => {
-            for p in [http_record, http_replay].into_iter().flatten() {
-                *p = join(base, p);
-            }
-        }
-        ModelSpec::Router { policy, models, .. } => {
-            *policy = join(base, policy);
-            for inner in models.values_mut() {
-                resolve_native_paths(inner, base);
-            }
-        }
-        ModelSpec::Local { model, .. } => {
-            // A catalog name stays a name; anything path-like is resolved.
-            if model.contains('/') || model.ends_with(".gguf") || base.join(&*model).exists() {
-                *model = join(base, Path::new(model)).display().to_string();
-            }
-        }
-        ModelSpec::Plugin { .. } | ModelSpec::OpenaiCompatible { .. } => {}
+        self.model.resolve_paths(base);
     }
 }
 
 fn resolve_policy_paths(policy: &mut Policy, base: &Path) {
     for d in &mut policy.dirs {
         d.host = join(base, &d.host);
-    }
-}
-
-fn join(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
     }
 }
 

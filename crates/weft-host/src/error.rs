@@ -81,6 +81,15 @@ pub enum HostError {
     },
 }
 
+impl From<weft_models::ModelsError> for HostError {
+    fn from(e: weft_models::ModelsError) -> Self {
+        match e {
+            weft_models::ModelsError::Config { path, reason } => HostError::Config { path, reason },
+            weft_models::ModelsError::Io { path, source } => HostError::Io { path, source },
+        }
+    }
+}
+
 impl HostError {
     pub(crate) fn wasmtime(context: impl Into<String>, source: wasmtime::Error) -> Self {
         HostError::Wasmtime {

@@ -88,7 +88,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// The backend chain bound to the agent's `model` import, built once and
 /// specialised for each run (fresh plugin instances, per-run router).
 pub(crate) enum ModelChain {
-    Native(crate::models::Native),
+    Native(weft_models::ModelStack),
     Plugin {
         info: Arc<ComponentInfo>,
         pre: ModelPluginPre<StoreState>,
@@ -101,10 +101,9 @@ impl ModelChain {
     /// The model bound for run `run_id`.
     pub fn for_run(&self, run_id: &str, run: &Arc<RunContext>) -> BoundModel {
         match self {
-            ModelChain::Native(native) => BoundModel::native(
-                native.for_run(run_id),
-                matches!(native, crate::models::Native::Routed(..)),
-            ),
+            ModelChain::Native(native) => {
+                BoundModel::native(native.for_run(run_id), native.router().is_some())
+            }
             ModelChain::Plugin {
                 info,
                 pre,
@@ -123,8 +122,7 @@ impl ModelChain {
     /// The router at the bottom of the chain, if any.
     fn router(&self) -> Option<&weft_router::Router> {
         match self {
-            ModelChain::Native(crate::models::Native::Routed(r, _)) => Some(r),
-            ModelChain::Native(_) => None,
+            ModelChain::Native(native) => native.router(),
             ModelChain::Plugin { inner, .. } => inner.router(),
         }
     }

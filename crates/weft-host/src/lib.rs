@@ -19,9 +19,11 @@
 //!   caller ([`ToolError::Crashed`], [`RunError::Crashed`]), the instance is
 //!   discarded and the next call gets a fresh one.
 //! - **Models.** The agent's `model` import is bound to a backend chosen by
-//!   configuration ([`ModelSpec`]): any provider (the OpenAI-compatible
-//!   family, Anthropic, Gemini), a router over several of them with budgets
-//!   and fallback, a cassette, or a model plugin wrapping another backend.
+//!   configuration ([`ModelSpec`]) and built by the model factory,
+//!   [`weft_models`]: any provider (the OpenAI-compatible family,
+//!   Anthropic, Gemini), a router over several of them with budgets and
+//!   fallback, a local model (feature `local`), a cassette, or a model
+//!   plugin wrapping another backend.
 //!   Each call's cost comes from the dated price catalog and is summed per
 //!   run ([`RunReport::spend`]).
 //!
@@ -55,7 +57,6 @@ mod linker;
 mod loader;
 mod model_binding;
 mod model_plugin;
-mod models;
 pub mod observe;
 pub mod policy;
 pub mod secrets;
@@ -73,7 +74,6 @@ pub use error::{Abort, HostError, ToolError};
 pub use host::{Host, RoutingReport, RunError, RunReport, Session};
 pub use inspect::{Inspection, inspect, inspect_async};
 pub use limits::ResourceUsage;
-pub use models::{build_model, model_secret_names};
 pub use observe::{
     Approver, Clock, Event, FixedApprover, FixedClock, Observer, RecordingObserver, SystemClock,
 };

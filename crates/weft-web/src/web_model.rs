@@ -14,10 +14,13 @@ use weft_local::bench::{BenchSettings, bench_prompt, greedy_once, measure};
 use weft_local::gguf::GgufFile;
 use weft_local::{LoadOptions, LocalModel};
 use weft_model::{ChatRequest, Model, ModelError, StreamEvent, Usage};
-use weft_providers::{Provider, ProviderConfig};
+use weft_models::{ModelSpec, SecretStore, SecretValue};
 use weft_router::{Clock, PriceCatalog, SystemClock};
 
 use crate::source::{JsByteSource, js_message};
+
+/// The name of the page's API key in the model factory's secret store.
+const PAGE_KEY: &str = "PAGE_API_KEY";
 
 #[wasm_bindgen]
 extern "C" {
@@ -61,14 +64,11 @@ async fn webgpu() -> Result<(Device, Json), JsError> {
     Ok((device, described))
 }
 
-/// What answers: the local model or a provider.
-enum Backing {
-    Local(LocalModel),
-    Remote(Box<Provider>),
-}
-
 struct Inner {
-    backing: Backing,
+    /// What answers, built by the model factory (`weft-models`).
+    model: Arc<dyn Model>,
+    /// The same model when it is the local one (for the benchmark).
+    local: Option<Arc<LocalModel>>,
     /// Who answers, as the page shows it (`local/webgpu`, `deepseek`, ...).
     provider: String,
     /// Details for the page: the model, the device, the adapter's limits.
@@ -78,29 +78,25 @@ struct Inner {
 
 impl Inner {
     fn model(&self) -> &dyn Model {
-        match &self.backing {
-            Backing::Local(model) => model,
-            Backing::Remote(provider) => provider.as_ref(),
-        }
+        self.model.as_ref()
     }
 
     /// The local model, or an error saying it alone can be `what`.
     fn local(&self, what: &str) -> Result<&LocalModel, JsError> {
-        match &self.backing {
-            Backing::Local(model) => Ok(model),
-            Backing::Remote(_) => Err(JsError::new(&format!(
+        self.local.as_deref().ok_or_else(|| {
+            JsError::new(&format!(
                 "only the local model can be {what}; this is {}",
                 self.provider
-            ))),
-        }
+            ))
+        })
     }
 
     /// The price of one answer in US dollars: zero for the local model,
     /// `None` when the catalog does not list the remote model.
     fn cost_usd(&self, usage: &Usage, model: &str) -> Option<f64> {
-        match self.backing {
-            Backing::Local(_) => Some(0.0),
-            Backing::Remote(_) => self
+        match self.local {
+            Some(_) => Some(0.0),
+            None => self
                 .prices
                 .cost(usage, model, SystemClock.now())
                 .ok()
@@ -166,9 +162,11 @@ impl WebModel {
             "device": device_details,
             "context": model.context(),
         });
+        let local = Arc::new(model);
         Ok(WebModel {
             inner: Rc::new(Inner {
-                backing: Backing::Local(model),
+                model: weft_models::local(local.clone()),
+                local: Some(local),
                 provider: format!("local/{backend}"),
                 details,
                 prices: PriceCatalog::empty(),
@@ -182,22 +180,35 @@ impl WebModel {
     pub fn connect(settings: &str, api_key: Option<String>) -> Result<WebModel, JsError> {
         let settings: RemoteSettings = serde_json::from_str(settings)
             .map_err(|e| JsError::new(&format!("invalid provider settings: {e}")))?;
-        let mut config = ProviderConfig::for_provider(&settings.provider, &settings.model)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        if let Some(url) = &settings.base_url {
-            config = config.with_base_url(url.clone());
-        }
-        if let Some(key) = api_key.filter(|k| !k.is_empty()) {
-            config = config.with_api_key(key);
-        }
-        let provider = config.build().map_err(|e| JsError::new(&e.to_string()))?;
+        // The key lives in this module's secret store, under a name only
+        // this spec uses.
+        let mut secrets = SecretStore::new();
+        let key = api_key.filter(|k| !k.is_empty()).map(|key| {
+            secrets.insert(PAGE_KEY, SecretValue::new(key));
+            PAGE_KEY.to_owned()
+        });
+        let spec: ModelSpec = ModelSpec::Provider {
+            provider: settings.provider.clone(),
+            model: settings.model.clone(),
+            api_key_secret: key,
+            base_url: settings.base_url.clone(),
+            region: None,
+            timeout_ms: None,
+            foreign_reasoning: None,
+            http_record: None,
+            http_replay: None,
+        };
+        let model = weft_models::build(&spec, &secrets)
+            .map_err(|e| JsError::new(&e.to_string()))?
+            .for_run("page");
         let details = json!({
             "model": settings.model,
             "base_url": settings.base_url,
         });
         Ok(WebModel {
             inner: Rc::new(Inner {
-                backing: Backing::Remote(Box::new(provider)),
+                model,
+                local: None,
                 provider: settings.provider,
                 details,
                 prices: PriceCatalog::bundled(),

@@ -1,30 +1,53 @@
-//! Native model backends built from a [`ModelSpec`].
+//! The factory: any [`ModelSpec`] becomes a [`ModelStack`], the models it
+//! names built with the secrets they need.
 
-use crate::config::{ForeignReasoningRule, ModelSpec};
-use crate::error::HostError;
 use crate::secrets::SecretStore;
-use std::collections::HashMap;
+use crate::spec::{ForeignReasoningRule, ModelSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use weft_model as m;
 use weft_providers as p;
 
-/// A native backend: shared by every run, or a router that keeps per-run
-/// budgets and decisions and is specialised for each run.
-pub(crate) enum Native {
+/// Why a model could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    /// The configuration is wrong; `path` names the file or table at fault.
+    #[error("invalid configuration in {path}: {reason}")]
+    Config {
+        /// The file (or `[model]`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// What a [`ModelSpec`] builds: one model shared by every run, or a router
+/// that keeps per-run budgets and decisions and is specialised per run.
+pub enum ModelStack {
     /// One model for all runs.
     Shared(Arc<dyn m::Model>),
     /// A router; each run gets `router.for_run(id)`, charged to the key.
+    #[cfg(feature = "router")]
     Routed(weft_router::Router, Option<String>),
 }
 
-impl Native {
-    /// The model to bind for run `run_id`.
+impl ModelStack {
+    /// The model to use for run `run_id`.
+    #[cfg_attr(not(feature = "router"), allow(unused_variables))]
     pub fn for_run(&self, run_id: &str) -> Arc<dyn m::Model> {
         match self {
-            Native::Shared(model) => model.clone(),
-            Native::Routed(router, key) => {
+            ModelStack::Shared(model) => model.clone(),
+            #[cfg(feature = "router")]
+            ModelStack::Routed(router, key) => {
                 let run = router.for_run(run_id);
                 Arc::new(match key {
                     Some(key) => run.with_key(key.clone()),
@@ -33,13 +56,25 @@ impl Native {
             }
         }
     }
+
+    /// The router, when the stack is one.
+    #[cfg(feature = "router")]
+    pub fn router(&self) -> Option<&weft_router::Router> {
+        match self {
+            ModelStack::Routed(router, _) => Some(router),
+            ModelStack::Shared(_) => None,
+        }
+    }
 }
 
-fn config_error(reason: String) -> HostError {
-    HostError::config(PathBuf::from("[model]"), reason)
+fn config_error(reason: String) -> ModelsError {
+    ModelsError::Config {
+        path: PathBuf::from("[model]"),
+        reason,
+    }
 }
 
-fn api_key(secrets: &SecretStore, name: &Option<String>) -> Result<Option<m::Secret>, HostError> {
+fn api_key(secrets: &SecretStore, name: &Option<String>) -> Result<Option<m::Secret>, ModelsError> {
     match name {
         Some(name) => secrets.get(name).map(|v| Some(m::Secret::new(v.expose()))).ok_or_else(|| {
             config_error(format!(
@@ -50,31 +85,41 @@ fn api_key(secrets: &SecretStore, name: &Option<String>) -> Result<Option<m::Sec
     }
 }
 
-/// Builds the native backend for `spec` (plugins are handled by the caller).
-pub(crate) fn native_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Native, HostError> {
+/// Builds the models of `spec` (a model plugin needs a host: the host
+/// builds the chain below it with this).
+pub fn build<P>(spec: &ModelSpec<P>, secrets: &SecretStore) -> Result<ModelStack, ModelsError> {
     match spec {
+        #[cfg(feature = "router")]
         ModelSpec::Router {
             policy,
             models,
             key,
         } => {
-            let text = std::fs::read_to_string(policy).map_err(|source| HostError::Io {
+            let text = std::fs::read_to_string(policy).map_err(|source| ModelsError::Io {
                 path: policy.clone(),
                 source,
             })?;
-            let mut named: HashMap<String, Arc<dyn m::Model>> = HashMap::new();
+            let mut named: std::collections::HashMap<String, Arc<dyn m::Model>> =
+                std::collections::HashMap::new();
             for (name, inner) in models {
                 named.insert(name.clone(), shared_model(inner, secrets)?);
             }
-            let router = weft_router::Router::from_policy_str(&text, named)
-                .map_err(|e| HostError::config(policy.clone(), e.to_string()))?;
-            Ok(Native::Routed(router, key.clone()))
+            let router = weft_router::Router::from_policy_str(&text, named).map_err(|e| {
+                ModelsError::Config {
+                    path: policy.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            Ok(ModelStack::Routed(router, key.clone()))
         }
-        other => Ok(Native::Shared(shared_model(other, secrets)?)),
+        other => Ok(ModelStack::Shared(shared_model(other, secrets)?)),
     }
 }
 
-fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Model>, HostError> {
+fn shared_model<P>(
+    spec: &ModelSpec<P>,
+    secrets: &SecretStore,
+) -> Result<Arc<dyn m::Model>, ModelsError> {
     match spec {
         ModelSpec::OpenaiCompatible {
             base_url,
@@ -149,20 +194,7 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
             model,
             backend,
             context,
-        } => {
-            let path = weft_pull::resolve_local(model).ok_or_else(|| {
-                config_error(format!(
-                    "the local model `{model}` is neither a file nor a directory nor in the model cache: run `weft pull {model}`"
-                ))
-            })?;
-            let options = weft_local::LoadOptions {
-                device: backend.device(),
-                context: context.unwrap_or(4096),
-            };
-            let loaded = weft_local::LocalModel::load(&path, &options)
-                .map_err(|e| HostError::config(path.clone(), e.to_string()))?;
-            Ok(Arc::new(loaded))
-        }
+        } => local_model(model, *backend, *context),
         ModelSpec::Cassette { path, lenient } => {
             let replay = m::cassette::ReplayModel::open(path).map_err(|e| cassette_error(path, e))?;
             let replay = if *lenient { replay.lenient() } else { replay };
@@ -174,9 +206,14 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
                 .map_err(|e| cassette_error(path, e))?;
             Ok(Arc::new(recorder))
         }
+        #[cfg(feature = "router")]
         ModelSpec::Router { .. } => Err(config_error(
             "a router can only be the outermost native model (inside plugins, not inside record or another router)"
                 .into(),
+        )),
+        #[cfg(not(feature = "router"))]
+        ModelSpec::Router { .. } => Err(config_error(
+            "this build has no router (weft-models' `router` feature)".into(),
         )),
         ModelSpec::Plugin { .. } => Err(config_error(
             "a model plugin cannot sit inside `record` or a router; put it outside".into(),
@@ -184,38 +221,75 @@ fn shared_model(spec: &ModelSpec, secrets: &SecretStore) -> Result<Arc<dyn m::Mo
     }
 }
 
-fn cassette_error(path: &Path, e: impl std::fmt::Display) -> HostError {
-    HostError::config(path.to_path_buf(), e.to_string())
+#[cfg(all(feature = "local", not(target_arch = "wasm32")))]
+fn local_model(
+    model: &str,
+    backend: crate::spec::LocalBackend,
+    context: Option<usize>,
+) -> Result<Arc<dyn m::Model>, ModelsError> {
+    let path = weft_pull::resolve_local(model).ok_or_else(|| {
+        config_error(format!(
+            "the local model `{model}` is neither a file nor a directory nor in the model cache: run `weft pull {model}`"
+        ))
+    })?;
+    let backend = match backend {
+        crate::spec::LocalBackend::Cpu => weft_local::Backend::Cpu,
+        crate::spec::LocalBackend::Wgpu => weft_local::Backend::Wgpu,
+    };
+    let options = weft_local::LoadOptions {
+        device: backend.device(),
+        context: context.unwrap_or(4096),
+    };
+    let loaded =
+        weft_local::LocalModel::load(&path, &options).map_err(|e| ModelsError::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok(Arc::new(loaded))
 }
 
-/// The named secrets (API keys) the native model `spec` reads.
-pub fn model_secret_names(spec: &ModelSpec) -> Vec<String> {
-    match spec {
-        ModelSpec::OpenaiCompatible { api_key_secret, .. }
-        | ModelSpec::Provider { api_key_secret, .. } => api_key_secret.iter().cloned().collect(),
-        ModelSpec::Record { inner, .. } | ModelSpec::Plugin { inner, .. } => {
-            model_secret_names(inner)
-        }
-        ModelSpec::Router { models, .. } => models.values().flat_map(model_secret_names).collect(),
-        ModelSpec::Cassette { .. } | ModelSpec::Local { .. } => Vec::new(),
+#[cfg(not(all(feature = "local", not(target_arch = "wasm32"))))]
+fn local_model(
+    model: &str,
+    _backend: crate::spec::LocalBackend,
+    _context: Option<usize>,
+) -> Result<Arc<dyn m::Model>, ModelsError> {
+    Err(config_error(format!(
+        "the local model `{model}` needs weft-models' `local` feature, which this build lacks"
+    )))
+}
+
+fn cassette_error(path: &Path, e: impl std::fmt::Display) -> ModelsError {
+    ModelsError::Config {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
     }
 }
 
-/// Builds the native model `spec` describes outside any agent run, e.g. to
-/// serve it over HTTP. API keys come from `secrets` (see
-/// [`model_secret_names`] and [`SecretStore::from_env`]).
+/// A local model built by its caller (from a GGUF read out of a page's
+/// storage, say), as the factory hands models out.
+#[cfg(feature = "local")]
+pub fn local(model: Arc<weft_local::LocalModel>) -> Arc<dyn m::Model> {
+    model
+}
+
+/// Builds the model `spec` describes outside any agent run, e.g. to serve
+/// it over HTTP, with API keys read from the environment as `sources` says
+/// (see [`SecretStore::from_env`]).
 ///
 /// A router becomes a single long-lived run: its per-run budget then covers
 /// every call made through the returned model. A model plugin is a
 /// component and needs a host around it, so it is refused here.
-pub fn build_model(
-    spec: &ModelSpec,
-    secrets: &SecretStore,
-) -> Result<Arc<dyn m::Model>, HostError> {
-    match spec {
-        ModelSpec::Plugin { .. } => Err(config_error(
+pub fn build_model<P>(
+    spec: &ModelSpec<P>,
+    sources: &std::collections::BTreeMap<String, crate::secrets::SecretSource>,
+) -> Result<Arc<dyn m::Model>, ModelsError> {
+    if let ModelSpec::Plugin { .. } = spec {
+        return Err(config_error(
             "a model plugin runs inside a host; build the model it wraps instead".into(),
-        )),
-        other => Ok(native_model(other, secrets)?.for_run("weft-serve")),
+        ));
     }
+    let names = spec.secret_names();
+    let secrets = SecretStore::from_env(names.iter().map(String::as_str), sources);
+    Ok(build(spec, &secrets)?.for_run("weft-serve"))
 }

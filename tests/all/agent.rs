@@ -6,7 +6,7 @@ use std::sync::Arc;
 use weft_host::{AppConfig, FixedApprover, Host, ModelSpec, Policy, RunError};
 use weft_model as m;
 use weft_tests::{
-    Canned, LoopbackServer, ScriptedModel, all_tools, answer, app, artifacts, tool_calls,
+    LoopbackServer, Reply, ScriptedModel, all_tools, answer, app, artifacts, scripted, tool_calls,
 };
 
 fn triage_app() -> AppConfig {
@@ -56,7 +56,7 @@ fn results(msg: &m::Message) -> Vec<&m::ToolResult> {
 
 #[test]
 fn agent_loops_model_and_tool_calls_to_a_final_answer() {
-    let model = ScriptedModel::new([
+    let model = scripted([
         tool_calls(&[
             (
                 "call_1",
@@ -121,7 +121,7 @@ fn agent_loops_model_and_tool_calls_to_a_final_answer() {
 
 #[test]
 fn tool_errors_go_back_to_the_model_which_can_recover() {
-    let model = ScriptedModel::new([
+    let model = scripted([
         tool_calls(&[
             ("a", "no_such_tool", "{}"),
             ("b", "count_words", r#"{"text": 5}"#),
@@ -147,7 +147,7 @@ fn tool_errors_go_back_to_the_model_which_can_recover() {
 #[test]
 fn step_limit_and_token_budget_end_the_run() {
     let looping = || {
-        ScriptedModel::new(
+        scripted(
             (0..10)
                 .map(|i| tool_calls(&[(&format!("c{i}"), "count_words", r#"{"text": "again"}"#)])),
         )
@@ -175,7 +175,7 @@ fn approval_gates_tool_calls_the_policy_marks() {
     let mut config = triage_app();
     config.agent.policy.approve = vec!["memory_set".into()];
     let script = || {
-        ScriptedModel::new([
+        scripted([
             tool_calls(&[("x", "memory_set", r#"{"key": "k", "value": "v"}"#)]),
             answer("done"),
         ])
@@ -202,7 +202,7 @@ fn approval_gates_tool_calls_the_policy_marks() {
 fn cassette_records_a_run_and_replays_it_offline() {
     let dir = tempfile::tempdir().unwrap();
     let cassette = dir.path().join("run.jsonl");
-    let scripted = ScriptedModel::new([
+    let model = scripted([
         tool_calls(&[(
             "c1",
             "extract_entities",
@@ -210,8 +210,7 @@ fn cassette_records_a_run_and_replays_it_offline() {
         )]),
         answer("Bob's address is bob@example.com."),
     ]);
-    let recorder =
-        m::cassette::RecordingModel::create(scripted, &cassette, "test recording").unwrap();
+    let recorder = m::cassette::RecordingModel::create(model, &cassette, "test recording").unwrap();
     let config = triage_app();
     let host = Host::builder()
         .cache_dir(None)
@@ -280,22 +279,28 @@ fn run_blocking(
 #[test]
 fn openai_compatible_backend_over_loopback_with_tool_calls() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![
-        Canned::json(serde_json::json!({
-            "id": "r1", "object": "chat.completion", "model": "loopback-model",
-            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-                "role": "assistant", "content": null,
-                "tool_calls": [{"id": "call_9", "type": "function",
-                    "function": {"name": "count_words", "arguments": "{\"text\":\"a b c\"}"}}]}}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
-        })),
-        Canned::json(serde_json::json!({
-            "id": "r2", "object": "chat.completion", "model": "loopback-model",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                "message": {"role": "assistant", "content": "Three words."}}],
-            "usage": {"prompt_tokens": 70, "completion_tokens": 5, "total_tokens": 75}
-        })),
-    ]));
+    let server = LoopbackServer::repeating(vec![
+        Reply::json(
+            200,
+            serde_json::json!({
+                "id": "r1", "object": "chat.completion", "model": "loopback-model",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": null,
+                    "tool_calls": [{"id": "call_9", "type": "function",
+                        "function": {"name": "count_words", "arguments": "{\"text\":\"a b c\"}"}}]}}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
+            }),
+        ),
+        Reply::json(
+            200,
+            serde_json::json!({
+                "id": "r2", "object": "chat.completion", "model": "loopback-model",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Three words."}}],
+                "usage": {"prompt_tokens": 70, "completion_tokens": 5, "total_tokens": 75}
+            }),
+        ),
+    ]);
     let report = run_blocking(
         &rt,
         openai_app(format!("{}/v1", server.url()), false),
@@ -311,7 +316,7 @@ fn openai_compatible_backend_over_loopback_with_tool_calls() {
         "{}",
         seen[0].line
     );
-    let second: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
     let messages = second["messages"].as_array().unwrap();
     let tool = messages
         .iter()
@@ -331,22 +336,34 @@ fn openai_compatible_streaming_assembles_fragmented_tool_calls() {
         serde_json::json!({"id": "s", "object": "chat.completion.chunk", "model": "loopback-model",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     };
-    let server = rt.block_on(LoopbackServer::start(vec![
-        Canned::sse(&[
-            chunk(serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_s", "type": "function",
-                "function": {"name": "count_words", "arguments": ""}}]}), None),
-            chunk(serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"text\":"}}]}), None),
-            chunk(serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x y\"}"}}]}), None),
+    let server = LoopbackServer::repeating(vec![
+        Reply::sse_data(&[
+            chunk(
+                serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_s", "type": "function",
+                "function": {"name": "count_words", "arguments": ""}}]}),
+                None,
+            ),
+            chunk(
+                serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"text\":"}}]}),
+                None,
+            ),
+            chunk(
+                serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x y\"}"}}]}),
+                None,
+            ),
             chunk(serde_json::json!({}), Some("tool_calls")),
             serde_json::json!({"id": "s", "object": "chat.completion.chunk", "choices": [],
                 "usage": {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48}}),
         ]),
-        Canned::sse(&[
-            chunk(serde_json::json!({"role": "assistant", "content": "Two "}), None),
+        Reply::sse_data(&[
+            chunk(
+                serde_json::json!({"role": "assistant", "content": "Two "}),
+                None,
+            ),
             chunk(serde_json::json!({"content": "words."}), None),
             chunk(serde_json::json!({}), Some("stop")),
         ]),
-    ]));
+    ]);
     let report = run_blocking(
         &rt,
         openai_app(format!("{}/v1", server.url()), true),
@@ -355,9 +372,9 @@ fn openai_compatible_streaming_assembles_fragmented_tool_calls() {
     .unwrap();
     assert_eq!(report.answer, "Two words.");
     let seen = server.requests();
-    let first: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(first["stream"], true);
-    let second: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
     let tool = second["messages"]
         .as_array()
         .unwrap()
@@ -374,11 +391,10 @@ fn openai_compatible_streaming_assembles_fragmented_tool_calls() {
 #[test]
 fn provider_errors_reach_the_caller_typed() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![Canned {
-        status: 401,
-        content_type: "application/json".into(),
-        body: r#"{"error": {"message": "Incorrect API key provided"}}"#.into(),
-    }]));
+    let server = LoopbackServer::repeating(vec![Reply::json(
+        401,
+        r#"{"error": {"message": "Incorrect API key provided"}}"#,
+    )]);
     match run_blocking(&rt, openai_app(format!("{}/v1", server.url()), false), "hi").unwrap_err() {
         RunError::Model(m::ModelError::Auth(msg)) => {
             assert!(msg.contains("Incorrect API key"), "{msg}")
@@ -389,7 +405,7 @@ fn provider_errors_reach_the_caller_typed() {
 
 #[test]
 fn redacting_model_plugin_wraps_another_model() {
-    let inner = ScriptedModel::new([answer("I will write to <EMAIL_1> and call <PHONE_1>.")]);
+    let inner = scripted([answer("I will write to <EMAIL_1> and call <PHONE_1>.")]);
     let mut config = triage_app();
     config.model = ModelSpec::Plugin {
         plugin: weft_host::ComponentConfig::new(artifacts::REDACT_MODEL),
@@ -419,7 +435,7 @@ fn redacting_model_plugin_wraps_another_model() {
 
 #[test]
 fn agent_with_no_tools_granted_sees_none() {
-    let model = ScriptedModel::new([answer("ok")]);
+    let model = scripted([answer("ok")]);
     let config = app(
         artifacts::TOOL_LOOP_AGENT,
         &[artifacts::TEXT_TOOLS],

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weft_host::{AppConfig, Host, ModelSpec};
 use weft_model as m;
-use weft_tests::{ScriptedModel, answer, artifacts, tool_calls};
+use weft_tests::{answer, artifacts, scripted, tool_calls};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,7 +103,7 @@ fn record_triage_cassette() {
     let path = repo().join("examples/triage/cassette.jsonl");
     let _ = std::fs::remove_file(&path);
     let recorder = m::cassette::RecordingModel::create(
-        ScriptedModel::new(triage_script()),
+        scripted(triage_script()),
         &path,
         "examples/triage: recorded from a scripted in-memory model whose three answers were written for this demo; tool results are real",
     ).unwrap();

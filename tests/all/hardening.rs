@@ -4,15 +4,15 @@
 //! fuel. Each attack ends in an error that names the limit, the host's own
 //! accounting stays within bounds, and a normal call works afterwards.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_host::policy::{DirGrant, SecretGrant};
 use weft_host::{AppConfig, Event, Host, Limits, Policy, RecordingObserver, RunError, ToolError};
 use weft_model as m;
-use weft_tests::{ScriptedModel, all_tools, answer, app, artifacts, tool_calls};
+use weft_tests::{
+    AfterScript, LoopbackServer, Reply, ScriptedModel, all_tools, answer, app, artifacts, scripted,
+    tool_calls, unsafe_set_env,
+};
 
 fn hostile_app(policy: Policy) -> AppConfig {
     let mut config = app(
@@ -25,7 +25,7 @@ fn hostile_app(policy: Policy) -> AppConfig {
 }
 
 fn host_with(policy: Policy) -> Host {
-    host_for(&hostile_app(policy), ScriptedModel::new([]))
+    host_for(&hostile_app(policy), scripted([]))
 }
 
 fn host_for(config: &AppConfig, model: Arc<dyn m::Model>) -> Host {
@@ -57,105 +57,19 @@ fn crashed(result: Result<String, ToolError>) -> String {
     }
 }
 
-fn unsafe_set_env(key: &str, value: &str) {
-    // Edition 2024 makes set_var unsafe; these tests only set variables
-    // that nothing else reads concurrently.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::env::set_var(key, value)
-    };
-}
-
-/// A loopback server whose every connection is answered by `answer` after
-/// reading the request head; counts connections and keeps the heads.
-struct Server {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    heads: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-/// How [`Server`] answers.
-#[derive(Clone, Copy)]
-enum Behaviour {
-    /// Reads the request, then never answers.
-    Silent,
-    /// Answers after a pause, with a body it keeps open (no end).
-    SlowOpen(Duration),
-    /// Echoes the request head in the body and in an `x-echo` header.
-    Echo,
-}
-
-impl Server {
-    fn start(rt: &tokio::runtime::Runtime, behaviour: Behaviour) -> Server {
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let connections = Arc::new(AtomicUsize::new(0));
-        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (count, seen) = (connections.clone(), heads.clone());
-        rt.spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).into_owned();
-                    seen.lock().unwrap().push(head.clone());
-                    match behaviour {
-                        Behaviour::Silent => {
-                            tokio::time::sleep(Duration::from_secs(120)).await;
-                        }
-                        Behaviour::SlowOpen(pause) => {
-                            tokio::time::sleep(pause).await;
-                            let _ = socket
-                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nstarted")
-                                .await;
-                            tokio::time::sleep(Duration::from_secs(120)).await;
-                        }
-                        Behaviour::Echo => {
-                            let echoed: String = head
-                                .lines()
-                                .skip(1)
-                                .filter(|l| !l.is_empty())
-                                .collect::<Vec<_>>()
-                                .join(" | ");
-                            let response = format!(
-                                "HTTP/1.1 200 OK\r\nx-echo: {echoed}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
-                                head.len()
-                            );
-                            let _ = socket.write_all(response.as_bytes()).await;
-                            let _ = socket.shutdown().await;
-                        }
-                    }
-                });
-            }
-        });
-        Server {
-            addr,
-            connections,
-            heads,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn grant(&self) -> String {
-        format!("127.0.0.1:{}", self.addr.port())
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.heads.lock().unwrap().clone()
-    }
+/// A loopback server that echoes each request head back, in its body and
+/// (its header lines joined by ` | `) in an `x-echo` header.
+fn echo_server() -> LoopbackServer {
+    LoopbackServer::start(|request| {
+        let echoed: String = request
+            .head
+            .lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Reply::ok(request.head.clone()).header("x-echo", &echoed)
+    })
 }
 
 // ---- 1. Deadlines hold inside host calls --------------------------------
@@ -185,7 +99,7 @@ fn an_agents_limit_covers_its_nested_tool_calls() {
         ..Policy::default()
     });
     config.agent.policy.limits.timeout_ms = 2000;
-    let model = ScriptedModel::new([tool_calls(&[("c1", "sleep", r#"{"ms": 8000}"#)])]);
+    let model = scripted([tool_calls(&[("c1", "sleep", r#"{"ms": 8000}"#)])]);
     let host = host_for(&config, model);
     let started = Instant::now();
     let err = host.run("sleep for me").unwrap_err();
@@ -201,41 +115,26 @@ fn an_agents_limit_covers_its_nested_tool_calls() {
         "ended after {elapsed:?}"
     );
     // The host serves the next run normally.
-    let host = host_for(&config, ScriptedModel::new([answer("done")]));
+    let host = host_for(&config, scripted([answer("done")]));
     assert_eq!(host.run("hi").unwrap().answer, "done");
 }
 
 /// A model that takes its time.
-struct SlowModel(Duration);
-
-impl m::Model for SlowModel {
-    fn capabilities(&self) -> m::Capabilities {
-        m::Capabilities::new("slow", "slow-1")
-    }
-
-    fn chat<'a>(
-        &'a self,
-        _request: &'a m::ChatRequest,
-    ) -> m::BoxFuture<'a, Result<m::ChatResponse, m::ModelError>> {
-        Box::pin(async move {
-            tokio::time::sleep(self.0).await;
-            Err(m::ModelError::Transport("too late".into()))
-        })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a m::ChatRequest,
-    ) -> m::BoxFuture<'a, Result<m::EventStream, m::ModelError>> {
-        Box::pin(async move { Err(self.chat(request).await.unwrap_err()) })
-    }
+/// A model whose every call fails after `delay`.
+fn slow_model(delay: Duration) -> Arc<ScriptedModel> {
+    ScriptedModel::new("slow", "slow-1")
+        .with_capabilities(|c| *c = m::Capabilities::new("slow", "slow-1")) // none
+        .delay(delay)
+        .fail(m::ModelError::Transport("too late".into()))
+        .after_script(AfterScript::Cycle)
+        .arc()
 }
 
 #[test]
 fn a_slow_model_call_is_cut_off_by_the_agents_deadline() {
     let mut config = hostile_app(Policy::default());
     config.agent.policy.limits.timeout_ms = 1000;
-    let host = host_for(&config, Arc::new(SlowModel(Duration::from_secs(20))));
+    let host = host_for(&config, slow_model(Duration::from_secs(20)));
     let started = Instant::now();
     let err = host.run("hello").unwrap_err();
     assert!(
@@ -251,8 +150,7 @@ fn a_slow_model_call_is_cut_off_by_the_agents_deadline() {
 
 #[test]
 fn a_slow_server_cannot_hold_a_call_even_with_the_guests_own_timeouts_raised() {
-    let rt = weft_tests::runtime();
-    let server = Server::start(&rt, Behaviour::Silent);
+    let server = LoopbackServer::start(|_| Reply::hang());
     let host = host_with(Policy {
         http: vec![server.grant()],
         limits: limits(1500),
@@ -260,7 +158,9 @@ fn a_slow_server_cannot_hold_a_call_even_with_the_guests_own_timeouts_raised() {
     });
     let session = host.session();
     // The guest asks for 600 s per phase; the host clamps it to its deadline.
-    let args = serde_json::json!({ "url": server.url("/slow"), "timeout_ms": 600_000 }).to_string();
+    let args =
+        serde_json::json!({ "url": format!("{}/slow", server.url()), "timeout_ms": 600_000 })
+            .to_string();
     let started = Instant::now();
     let result = session.call_tool("fetch", &args);
     let elapsed = started.elapsed();
@@ -269,7 +169,11 @@ fn a_slow_server_cannot_hold_a_call_even_with_the_guests_own_timeouts_raised() {
         elapsed < Duration::from_millis(3000),
         "ended after {elapsed:?}"
     );
-    assert_eq!(server.heads().len(), 1, "the request did reach the server");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the request did reach the server"
+    );
     echo_works(&session);
 }
 
@@ -281,7 +185,7 @@ fn a_log_flood_ends_in_the_log_limit_and_the_host_keeps_little() {
     let host = Host::builder()
         .cache_dir(None)
         .observer(observer.clone())
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&hostile_app(Policy {
             limits: Limits {
                 memory_mb: 16,
@@ -386,14 +290,20 @@ fn an_error_result_obeys_the_output_limit() {
 
 #[test]
 fn open_requests_are_capped_per_component() {
-    let rt = weft_tests::runtime();
-    let server = Server::start(&rt, Behaviour::SlowOpen(Duration::from_millis(200)));
+    // Answers after a pause, with a body it keeps open (no end).
+    let server = LoopbackServer::start(|_| {
+        Reply::ok("started")
+            .announce(1_000_000)
+            .after(Duration::from_millis(200))
+            .then_stall()
+    });
     let host = host_with(Policy {
         http: vec![server.grant()],
         ..Policy::default()
     });
     let session = host.session();
-    let args = serde_json::json!({ "url": server.url("/open"), "count": 20 }).to_string();
+    let args =
+        serde_json::json!({ "url": format!("{}/open", server.url()), "count": 20 }).to_string();
     let out: serde_json::Value =
         serde_json::from_str(&session.call_tool("open_requests", &args).unwrap()).unwrap();
     assert!(
@@ -403,16 +313,14 @@ fn open_requests_are_capped_per_component() {
             .contains("ConnectionLimitReached"),
         "{out}"
     );
-    assert_eq!(server.connections.load(Ordering::SeqCst), 8, "{out}");
+    assert_eq!(server.connections(), 8, "{out}");
     let used = session.resources()["hostile"];
     assert!(used.http_requests_peak <= 8, "{used:?}");
     // 3,000 at once: the resource table fills before the host does.
-    let args = serde_json::json!({ "url": server.url("/open"), "count": 3000 }).to_string();
+    let args =
+        serde_json::json!({ "url": format!("{}/open", server.url()), "count": 3000 }).to_string();
     let second = session.call_tool("open_requests", &args);
-    assert!(
-        server.connections.load(Ordering::SeqCst) <= 16,
-        "{second:?}"
-    );
+    assert!(server.connections() <= 16, "{second:?}");
     echo_works(&session);
 }
 
@@ -420,15 +328,14 @@ fn open_requests_are_capped_per_component() {
 
 #[test]
 fn secrets_go_only_where_granted_and_never_come_back() {
-    let rt = weft_tests::runtime();
-    let server = Server::start(&rt, Behaviour::Echo);
+    let server = echo_server();
     unsafe_set_env("WEFT_HARDENING_TOKEN", "s3cr3t-hardening-value");
     let grant = SecretGrant::new("WEFT_HARDENING_TOKEN", vec![server.grant()]);
     let observer = Arc::new(RecordingObserver::default());
     let host = Host::builder()
         .cache_dir(None)
         .observer(observer.clone())
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&hostile_app(Policy {
             http: vec![server.grant(), "example.com".into()],
             secrets: vec![SecretGrant {
@@ -449,11 +356,13 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     let out = fetch(
         serde_json::json!({ "authorization": "Bearer {{secret:WEFT_HARDENING_TOKEN}}" }),
         "GET",
-        &server.url("/echo"),
+        &format!("{}/echo", server.url()),
     )
     .unwrap();
     assert!(
-        server.heads()[0].contains("Bearer s3cr3t-hardening-value"),
+        server.requests()[0]
+            .head
+            .contains("Bearer s3cr3t-hardening-value"),
         "the server got it"
     );
     assert!(!out.contains("s3cr3t-hardening-value"), "{out}");
@@ -477,7 +386,7 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     let err = fetch(
         serde_json::json!({ "x-api-key": "{{secret:WEFT_HARDENING_TOKEN}}" }),
         "GET",
-        &server.url("/echo"),
+        &format!("{}/echo", server.url()),
     );
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     // Never over plain http to a non-loopback host (refused before DNS).
@@ -488,10 +397,14 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     );
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     // TRACE is refused outright.
-    let err = fetch(serde_json::json!({}), "TRACE", &server.url("/echo"));
+    let err = fetch(
+        serde_json::json!({}),
+        "TRACE",
+        &format!("{}/echo", server.url()),
+    );
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     assert_eq!(
-        server.heads().len(),
+        server.requests().len(),
         1,
         "none of the refused requests was sent"
     );
@@ -514,16 +427,15 @@ fn secrets_go_only_where_granted_and_never_come_back() {
 
 #[test]
 fn a_granted_name_may_not_lead_to_a_loopback_or_metadata_address() {
-    let rt = weft_tests::runtime();
-    let server = Server::start(&rt, Behaviour::Echo);
-    let port = server.addr.port();
+    let server = echo_server();
+    let port = server.addr().port();
     // 2130706433 is 127.0.0.1 and 2852039166 is 169.254.169.254, written as
     // names the resolver turns into those addresses.
     let observer = Arc::new(RecordingObserver::default());
     let host = Host::builder()
         .cache_dir(None)
         .observer(observer.clone())
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&hostile_app(Policy {
             http: vec![
                 format!("2130706433:{port}"),
@@ -545,7 +457,7 @@ fn a_granted_name_may_not_lead_to_a_loopback_or_metadata_address() {
             "{url}: {result:?}"
         );
     }
-    assert!(server.heads().is_empty(), "nothing reached the server");
+    assert!(server.requests().is_empty(), "nothing reached the server");
     assert!(observer.events().iter().any(
         |e| matches!(e, Event::Denied { reason, .. } if reason.contains("not a public address"))
     ));
@@ -566,7 +478,7 @@ fn fuel_on_one_component_leaves_the_others_unmetered() {
         },
         ..Policy::default()
     });
-    let model = ScriptedModel::new([
+    let model = scripted([
         tool_calls(&[("c1", "echo", r#"{"value": 1}"#)]),
         answer("the agent ran with no fuel limit of its own"),
     ]);
@@ -712,7 +624,7 @@ fn a_preopen_may_not_cover_the_compile_cache() {
     let err = match Host::builder()
         .cache_dir(Some(cache_dir))
         .cache_key_file(key)
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&config)
     {
         Ok(_) => panic!("a preopen over the cache must be refused"),

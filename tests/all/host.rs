@@ -1,15 +1,14 @@
 //! Loading, validating and calling components through the host.
 
-use std::sync::Arc;
 use weft_host::cache::{CacheOutcome, ComponentCache};
 use weft_host::{AppConfig, Host, HostError, Policy, ToolError};
-use weft_tests::{ScriptedModel, all_tools, app, artifacts};
+use weft_tests::{all_tools, app, artifacts, scripted};
 
 fn host_with_tools(tools: &[&str], policy: Policy) -> Host {
     let dir = weft_tests::cache_dir();
     Host::builder()
         .cache_dir(Some(dir.path().to_path_buf()))
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&app(artifacts::TOOL_LOOP_AGENT, tools, policy))
         .expect("host builds")
 }
@@ -109,7 +108,7 @@ fn second_load_comes_from_the_compile_cache() {
 fn build_err(config: &AppConfig) -> String {
     match Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(config)
     {
         Ok(_) => panic!("expected an error"),
@@ -289,7 +288,7 @@ fn inspect_reports_world_and_tool_specs() {
 fn host_error_type_is_matchable() {
     let err = Host::builder()
         .cache_dir(None)
-        .model(Arc::new(weft_tests::ScriptedModel::default()))
+        .model(weft_tests::scripted([]))
         .build(&app("/missing.wasm", &[], all_tools()));
     assert!(matches!(err, Err(HostError::Io { .. })));
 }

@@ -2,7 +2,7 @@
 //! reasoning replay, routing with fallback and decisions, and cost.
 
 use weft_host::{AppConfig, Host, ModelSpec, RunError};
-use weft_tests::{Canned, LoopbackServer, all_tools, app, artifacts};
+use weft_tests::{LoopbackServer, Reply, all_tools, app, artifacts};
 
 fn agent_app(model: ModelSpec) -> AppConfig {
     let mut config = app(
@@ -28,12 +28,15 @@ fn provider(name: &str, model: &str, base_url: String) -> ModelSpec {
     }
 }
 
-fn completion(model: &str, message: serde_json::Value, finish: &str, usage: (u64, u64)) -> Canned {
-    Canned::json(serde_json::json!({
-        "id": "x", "object": "chat.completion", "model": model,
-        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-        "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}
-    }))
+fn completion(model: &str, message: serde_json::Value, finish: &str, usage: (u64, u64)) -> Reply {
+    Reply::json(
+        200,
+        serde_json::json!({
+            "id": "x", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+            "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}
+        }),
+    )
 }
 
 fn run(
@@ -60,7 +63,7 @@ fn run(
 #[test]
 fn deepseek_reasoning_round_trips_through_the_wasm_agent() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![
+    let server = LoopbackServer::repeating(vec![
         completion(
             "deepseek-flash",
             serde_json::json!({
@@ -78,7 +81,7 @@ fn deepseek_reasoning_round_trips_through_the_wasm_agent() {
             "stop",
             (1200, 20),
         ),
-    ]));
+    ]);
     let report = run(
         &rt,
         agent_app(provider("deepseek", "deepseek-flash", server.url())),
@@ -90,7 +93,7 @@ fn deepseek_reasoning_round_trips_through_the_wasm_agent() {
     // The reasoning crossed the WIT boundary into the agent and back out,
     // verbatim, as DeepSeek's thinking mode requires in a tool loop.
     let seen = server.requests();
-    let second: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
     let assistant = second["messages"]
         .as_array()
         .unwrap()
@@ -132,17 +135,16 @@ fn deepseek_reasoning_round_trips_through_the_wasm_agent() {
 #[test]
 fn router_falls_back_and_records_its_decisions() {
     let rt = weft_tests::runtime();
-    let failing = rt.block_on(LoopbackServer::start(vec![Canned {
-        status: 401,
-        content_type: "application/json".into(),
-        body: r#"{"error": {"message": "invalid key"}}"#.into(),
-    }]));
-    let working = rt.block_on(LoopbackServer::start(vec![completion(
+    let failing = LoopbackServer::repeating(vec![Reply::json(
+        401,
+        r#"{"error": {"message": "invalid key"}}"#,
+    )]);
+    let working = LoopbackServer::repeating(vec![completion(
         "kimi-k2.6",
         serde_json::json!({"role": "assistant", "content": "Answered by the fallback."}),
         "stop",
         (500, 10),
-    )]));
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("routing.toml");
     std::fs::write(
@@ -199,7 +201,7 @@ fn router_falls_back_and_records_its_decisions() {
 #[test]
 fn router_sovereignty_refuses_with_a_clear_error() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![]));
+    let server = LoopbackServer::repeating(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("routing.toml");
     std::fs::write(
@@ -262,12 +264,12 @@ fn broken_router_policy_names_the_file_and_field() {
 #[test]
 fn per_key_budget_spans_runs_and_refuses_when_spent() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![completion(
+    let server = LoopbackServer::repeating(vec![completion(
         "deepseek-flash",
         serde_json::json!({"role": "assistant", "content": "ok"}),
         "stop",
         (100_000, 1000),
-    )]));
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("routing.toml");
     std::fs::write(

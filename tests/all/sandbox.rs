@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 use weft_host::policy::{DirGrant, SecretGrant};
 use weft_host::{AppConfig, Event, Host, Limits, Policy, RecordingObserver, ToolError};
-use weft_tests::{Canned, LoopbackServer, ScriptedModel, all_tools, app, artifacts};
+use weft_tests::{LoopbackServer, Reply, all_tools, app, artifacts, scripted, unsafe_set_env};
 
 fn hostile_app(policy: Policy) -> AppConfig {
     let mut config = app(
@@ -19,7 +19,7 @@ fn hostile_app(policy: Policy) -> AppConfig {
 fn host(config: &AppConfig) -> Host {
     Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(config)
         .expect("host builds")
 }
@@ -103,7 +103,7 @@ fn trap_is_an_error_value_with_the_panic_message() {
     let host = Host::builder()
         .cache_dir(None)
         .observer(observer.clone())
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&hostile_app(Policy::default()))
         .unwrap();
     let session = host.session();
@@ -222,25 +222,14 @@ fn env_vars_are_denied_unless_granted() {
     assert!(!format!("{path:?}").contains("/usr"), "{path:?}");
 }
 
-fn unsafe_set_env(key: &str, value: &str) {
-    // Edition 2024 makes set_var unsafe; these tests only set variables
-    // that nothing else reads concurrently.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::env::set_var(key, value)
-    };
-}
-
 #[test]
 fn http_is_denied_unless_the_host_is_granted_and_secrets_stay_outside() {
     let rt = weft_tests::runtime();
-    let server = rt.block_on(LoopbackServer::start(vec![Canned::text(
-        "hello from loopback",
-    )]));
+    let server = LoopbackServer::repeating(vec![Reply::text("hello from loopback")]);
     let url = format!("{}/data", server.url());
     unsafe_set_env("WEFT_TEST_TOKEN", "s3cr3t-value");
 
-    let granted = format!("127.0.0.1:{}", server.addr.port());
+    let granted = format!("127.0.0.1:{}", server.addr().port());
     let observer = std::sync::Arc::new(RecordingObserver::default());
     let run = |policy: Policy, headers: serde_json::Value| {
         let observer = observer.clone();
@@ -250,7 +239,7 @@ fn http_is_denied_unless_the_host_is_granted_and_secrets_stay_outside() {
                 let host = Host::builder()
                     .cache_dir(None)
                     .observer(observer)
-                    .model(ScriptedModel::new([]))
+                    .model(scripted([]))
                     .build(&hostile_app(policy))
                     .unwrap();
                 let args = serde_json::json!({ "url": url, "headers": headers }).to_string();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use weft_host::Host;
-use weft_tests::{ScriptedModel, all_tools, answer, app, artifacts};
+use weft_tests::{all_tools, answer, app, artifacts, scripted};
 
 #[derive(Clone, Default)]
 struct Fields(Arc<Mutex<Vec<(String, String)>>>);
@@ -55,7 +55,7 @@ fn model_calls_are_traced_with_gen_ai_usage_and_cost() {
     reply.usage.output_tokens = 300;
     let host = Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::new([reply]))
+        .model(scripted([reply]))
         .build(&app(artifacts::TOOL_LOOP_AGENT, &[], all_tools()))
         .unwrap();
     let report = tracing::subscriber::with_default(subscriber, || host.run("hi").unwrap());

@@ -10,7 +10,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use weft_host::Host;
-use weft_tests::{ScriptedModel, all_tools, answer, app, artifacts, tool_calls};
+use weft_tests::{all_tools, answer, app, artifacts, cycling, scripted, tool_calls};
 
 fn bench_instantiation(c: &mut Criterion) {
     let dir = weft_tests::cache_dir();
@@ -27,7 +27,7 @@ fn bench_instantiation(c: &mut Criterion) {
     drop(
         Host::builder()
             .cache_dir(Some(dir.path().into()))
-            .model(ScriptedModel::new([]))
+            .model(scripted([]))
             .build(&config)
             .unwrap(),
     );
@@ -37,7 +37,7 @@ fn bench_instantiation(c: &mut Criterion) {
         b.iter(|| {
             Host::builder()
                 .cache_dir(Some(dir.path().into()))
-                .model(ScriptedModel::new([]))
+                .model(scripted([]))
                 .build(&config)
                 .unwrap()
         })
@@ -46,7 +46,7 @@ fn bench_instantiation(c: &mut Criterion) {
 
     let host = Host::builder()
         .cache_dir(Some(dir.path().into()))
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&config)
         .unwrap();
     let mut group = c.benchmark_group("instantiate");
@@ -69,7 +69,7 @@ fn bench_tool_round_trip(c: &mut Criterion) {
     let config = app(artifacts::BENCH_AGENT, &[artifacts::HOSTILE], all_tools());
     let host = Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::new([]))
+        .model(scripted([]))
         .build(&config)
         .unwrap();
     let mut group = c.benchmark_group("tool call");
@@ -103,12 +103,12 @@ fn bench_agent_step(c: &mut Criterion) {
     );
     let one_step = Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::cycling([answer("ok")]))
+        .model(cycling([answer("ok")]))
         .build(&config)
         .unwrap();
     let two_steps = Host::builder()
         .cache_dir(None)
-        .model(ScriptedModel::cycling([
+        .model(cycling([
             tool_calls(&[("c", "count_words", r#"{"text": "a b c"}"#)]),
             answer("ok"),
         ]))

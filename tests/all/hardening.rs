@@ -159,8 +159,7 @@ fn a_slow_server_cannot_hold_a_call_even_with_the_guests_own_timeouts_raised() {
     let session = host.session();
     // The guest asks for 600 s per phase; the host clamps it to its deadline.
     let args =
-        serde_json::json!({ "url": format!("{}/slow", server.url()), "timeout_ms": 600_000 })
-            .to_string();
+        serde_json::json!({ "url": server.url_for("/slow"), "timeout_ms": 600_000 }).to_string();
     let started = Instant::now();
     let result = session.call_tool("fetch", &args);
     let elapsed = started.elapsed();
@@ -302,8 +301,7 @@ fn open_requests_are_capped_per_component() {
         ..Policy::default()
     });
     let session = host.session();
-    let args =
-        serde_json::json!({ "url": format!("{}/open", server.url()), "count": 20 }).to_string();
+    let args = serde_json::json!({ "url": server.url_for("/open"), "count": 20 }).to_string();
     let out: serde_json::Value =
         serde_json::from_str(&session.call_tool("open_requests", &args).unwrap()).unwrap();
     assert!(
@@ -317,8 +315,7 @@ fn open_requests_are_capped_per_component() {
     let used = session.resources()["hostile"];
     assert!(used.http_requests_peak <= 8, "{used:?}");
     // 3,000 at once: the resource table fills before the host does.
-    let args =
-        serde_json::json!({ "url": format!("{}/open", server.url()), "count": 3000 }).to_string();
+    let args = serde_json::json!({ "url": server.url_for("/open"), "count": 3000 }).to_string();
     let second = session.call_tool("open_requests", &args);
     assert!(server.connections() <= 16, "{second:?}");
     echo_works(&session);
@@ -356,7 +353,7 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     let out = fetch(
         serde_json::json!({ "authorization": "Bearer {{secret:WEFT_HARDENING_TOKEN}}" }),
         "GET",
-        &format!("{}/echo", server.url()),
+        &server.url_for("/echo"),
     )
     .unwrap();
     assert!(
@@ -386,7 +383,7 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     let err = fetch(
         serde_json::json!({ "x-api-key": "{{secret:WEFT_HARDENING_TOKEN}}" }),
         "GET",
-        &format!("{}/echo", server.url()),
+        &server.url_for("/echo"),
     );
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     // Never over plain http to a non-loopback host (refused before DNS).
@@ -397,11 +394,7 @@ fn secrets_go_only_where_granted_and_never_come_back() {
     );
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     // TRACE is refused outright.
-    let err = fetch(
-        serde_json::json!({}),
-        "TRACE",
-        &format!("{}/echo", server.url()),
-    );
+    let err = fetch(serde_json::json!({}), "TRACE", &server.url_for("/echo"));
     assert!(matches!(err, Err(ToolError::Failed(_))), "{err:?}");
     assert_eq!(
         server.requests().len(),

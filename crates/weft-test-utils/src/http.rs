@@ -333,6 +333,11 @@ impl LoopbackServer {
         format!("http://{}", self.addr)
     }
 
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// `127.0.0.1:PORT`, as a policy grants it.
     pub fn grant(&self) -> String {
         self.addr.to_string()

@@ -500,3 +500,91 @@ async fn send(socket: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
 async fn stall() -> std::io::Result<()> {
     std::future::pending().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Sends `request` on a fresh connection and reads to EOF.
+    fn exchange(server: &LoopbackServer, request: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        raw
+    }
+
+    #[test]
+    fn scripts_record_requests_and_end_in_a_500() {
+        let server = LoopbackServer::script([Reply::json(201, "{}").header("x-a", "1")]);
+        let first = exchange(
+            &server,
+            "POST /v1/x HTTP/1.1\r\nContent-Length: 2\r\nX-Key: k\r\n\r\nhi",
+        );
+        assert!(first.starts_with("HTTP/1.1 201 "), "{first}");
+        assert!(
+            first.contains("x-a: 1\r\n") && first.ends_with("\r\n\r\n{}"),
+            "{first}"
+        );
+        let second = exchange(&server, "GET / HTTP/1.1\r\n\r\n");
+        assert!(second.starts_with("HTTP/1.1 500 "), "{second}");
+        let seen = server.wait_for_requests(2, Duration::from_secs(5));
+        assert_eq!(seen[0].line, "POST /v1/x HTTP/1.1");
+        assert_eq!(seen[0].path(), "/v1/x");
+        assert_eq!(seen[0].header("x-key").as_deref(), Some("k"));
+        assert_eq!(seen[0].text(), "hi");
+        assert_eq!(server.paths(), ["/v1/x", "/"]);
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[test]
+    fn repeating_scripts_repeat_their_last_reply_and_routes_404() {
+        let server = LoopbackServer::repeating([Reply::text("a"), Reply::text("b")]);
+        let bodies: Vec<String> = (0..3)
+            .map(|_| exchange(&server, "GET / HTTP/1.1\r\n\r\n"))
+            .collect();
+        assert!(bodies[0].ends_with("\r\n\r\na") && bodies[2].ends_with("\r\n\r\nb"));
+        let routes = LoopbackServer::routes([("/x".to_owned(), Reply::ok("x"))]);
+        assert!(exchange(&routes, "GET /x HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nx"));
+        assert!(exchange(&routes, "GET /y HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
+    }
+
+    #[test]
+    fn chunked_and_cut_bodies_are_framed_as_asked() {
+        let server = LoopbackServer::script([
+            Reply::sse(vec![b"ab".to_vec(), b"c".to_vec()]),
+            Reply::sse(vec![b"ab".to_vec()]).then_cut(),
+            Reply::ok("0123456789").cut_at(4),
+        ]);
+        let whole = exchange(&server, "GET / HTTP/1.1\r\n\r\n");
+        assert!(whole.contains("transfer-encoding: chunked\r\n"), "{whole}");
+        assert!(
+            whole.ends_with("\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"),
+            "{whole}"
+        );
+        let cut = exchange(&server, "GET / HTTP/1.1\r\n\r\n");
+        assert!(cut.ends_with("\r\n\r\n2\r\nab\r\n"), "{cut}");
+        let short = exchange(&server, "GET / HTTP/1.1\r\n\r\n");
+        assert!(short.contains("content-length: 10\r\n"), "{short}");
+        assert!(short.ends_with("\r\n\r\n0123"), "{short}");
+    }
+
+    #[test]
+    fn a_silent_reply_holds_the_connection_until_the_server_goes() {
+        let server = LoopbackServer::script([Reply::hang()]);
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        server.wait_for_requests(1, Duration::from_secs(5));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert!(stream.read(&mut buf).is_err(), "nothing is sent");
+        drop(server);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(stream.read(&mut buf).unwrap(), 0, "closed once dropped");
+    }
+}

@@ -283,3 +283,51 @@ impl Model for ScriptedModel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use futures::executor::block_on;
+
+    fn hi() -> ChatRequest {
+        ChatRequest::new(vec![Message::user("hi")])
+    }
+
+    #[test]
+    fn plays_its_script_then_its_default_answer() {
+        let model = ScriptedModel::new("p", "m")
+            .fail(ModelError::Overloaded("busy".into()))
+            .then(Step::Items(vec![Ok(StreamEvent::TextDelta("x".into()))]));
+        assert!(matches!(
+            block_on(model.chat(&hi())),
+            Err(ModelError::Overloaded(_))
+        ));
+        let items: Vec<_> = block_on(block_on(model.chat_stream(&hi())).unwrap().collect());
+        assert_eq!(items.len(), 1);
+        let answer = block_on(model.chat(&hi())).unwrap();
+        assert_eq!(answer.message.text(), "answer from m");
+        assert_eq!(answer.usage.input_tokens, 1000);
+        assert_eq!((model.calls(), model.requests().len()), (3, 3));
+    }
+
+    #[test]
+    fn fails_or_cycles_after_its_script_as_told() {
+        let reply = answer_from("m", Usage::default());
+        let failing = ScriptedModel::new("p", "m")
+            .after_script(AfterScript::Fail)
+            .replies([reply.clone()]);
+        assert!(block_on(failing.chat(&hi())).is_ok());
+        assert!(matches!(
+            block_on(failing.chat(&hi())),
+            Err(ModelError::Provider { status: 500, .. })
+        ));
+        let cycling = ScriptedModel::new("p", "m")
+            .after_script(AfterScript::Cycle)
+            .replies([reply]);
+        for _ in 0..3 {
+            assert!(block_on(cycling.chat(&hi())).is_ok());
+        }
+        assert!(cycling.requests().is_empty(), "no history when cycling");
+    }
+}

@@ -119,11 +119,10 @@ fn an_agents_limit_covers_its_nested_tool_calls() {
     assert_eq!(host.run("hi").unwrap().answer, "done");
 }
 
-/// A model that takes its time.
-/// A model whose every call fails after `delay`.
+/// A model that takes its time: every call fails after `delay`.
 fn slow_model(delay: Duration) -> Arc<ScriptedModel> {
     ScriptedModel::new("slow", "slow-1")
-        .with_capabilities(|c| *c = m::Capabilities::new("slow", "slow-1")) // none
+        .with_capabilities(|c| *c = m::Capabilities::new("slow", "slow-1")) // none at all
         .delay(delay)
         .fail(m::ModelError::Transport("too late".into()))
         .after_script(AfterScript::Cycle)

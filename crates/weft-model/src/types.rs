@@ -610,14 +610,9 @@ impl ModelError {
     /// True for failures that may succeed if the same call is retried later
     /// (rate limits, overload, timeouts, transport failures).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ModelError::RateLimited { .. }
-                | ModelError::Overloaded(_)
-                | ModelError::Timeout(_)
-                | ModelError::Transport(_)
-        ) || matches!(self, ModelError::Provider { status, .. } if *status >= 500)
+        self.kind().is_retryable()
     }
+
 
     /// The delay the provider asked for, for a rate limit that named one.
     pub fn retry_after(&self) -> Option<std::time::Duration> {

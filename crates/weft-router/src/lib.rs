@@ -74,6 +74,7 @@ mod engine;
 pub mod otlp;
 pub mod policy;
 pub mod resilience;
+mod retry;
 pub mod router;
 mod select;
 pub mod telemetry;
@@ -91,9 +92,11 @@ pub use policy::{
     RequestOptions, RetryConfig, RoutingPolicy, SovereigntyPolicy,
 };
 pub use resilience::{
-    BreakerState, Breakers, ChainEntry, CooldownPolicy, ErrorKind, Resilient, ResilientBuilder,
-    RetryPolicy,
+    BreakerState, Breakers, ChainEntry, CooldownPolicy, Resilient, ResilientBuilder, RetryPolicy,
+    default_fallback,
 };
+/// The kind of a model error, as fallback rules and decisions name it.
+pub use weft_model::ErrorKind;
 pub use router::{DEFAULT_RUN, Router, RouterBuilder, estimate_input_tokens};
 pub use telemetry::redact;
 pub use time::{Clock, DefaultSleeper, ManualClock, Sleeper, SystemClock};

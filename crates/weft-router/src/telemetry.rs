@@ -21,7 +21,7 @@
 //! | `weft.model` | the router's name for the model |
 //! | `weft.attempt` | 1 for the first try, 2 for the first retry, ... |
 //! | `weft.stream` | whether the call streamed |
-//! | `error.type` | the [`ErrorKind`] of a failure |
+//! | `error.type` | the [`weft_model::ErrorKind`] of a failure |
 //!
 //! Spans never carry prompts, answers, provider options or error messages
 //! (which can echo credentials): only names, counts, costs and error kinds.
@@ -32,7 +32,6 @@ use tracing::field::Empty;
 use weft_model::{ChatRequest, ChatResponse, FinishReason, ModelError};
 
 use crate::cost::Cost;
-use crate::resilience::ErrorKind;
 
 /// What a span needs to know about the model being called.
 pub struct CallInfo<'a> {
@@ -112,7 +111,7 @@ pub fn record_response(span: &Span, response: &ChatResponse, cost: Option<&Cost>
 
 /// Records a failure on a call span: its kind only, never its message.
 pub fn record_error(span: &Span, error: &ModelError) {
-    span.record("error.type", ErrorKind::of(error).as_str());
+    span.record("error.type", error.kind().as_str());
     span.record("otel.status_code", "ERROR");
 }
 

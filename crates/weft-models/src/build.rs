@@ -6,6 +6,7 @@ use crate::spec::{ForeignReasoningRule, ModelSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use weft_meter::Metered;
 use weft_model as m;
 use weft_providers as p;
 
@@ -32,6 +33,10 @@ pub enum ModelsError {
 
 /// What a [`ModelSpec`] builds: one model shared by every run, or a router
 /// that keeps per-run budgets and decisions and is specialised per run.
+///
+/// Either way [`ModelStack::for_run`] hands the model out wrapped once in
+/// [`Metered`], which prices (and traces) its calls: nothing above the
+/// factory prices or traces a call on its own.
 pub enum ModelStack {
     /// One model for all runs.
     Shared(Arc<dyn m::Model>),
@@ -41,18 +46,21 @@ pub enum ModelStack {
 }
 
 impl ModelStack {
-    /// The model to use for run `run_id`.
+    /// The model to use for run `run_id`, metered: every answer carries
+    /// its [`m::Charge`] and every call is traced once (a router traces its
+    /// own attempts, so it is priced here, not traced again).
     #[cfg_attr(not(feature = "router"), allow(unused_variables))]
     pub fn for_run(&self, run_id: &str) -> Arc<dyn m::Model> {
         match self {
-            ModelStack::Shared(model) => model.clone(),
+            ModelStack::Shared(model) => Arc::new(Metered::new(model.clone())),
             #[cfg(feature = "router")]
             ModelStack::Routed(router, key) => {
                 let run = router.for_run(run_id);
-                Arc::new(match key {
+                let run = match key {
                     Some(key) => run.with_key(key.clone()),
                     None => run,
-                })
+                };
+                Arc::new(Metered::new(run).untraced())
             }
         }
     }
@@ -267,10 +275,10 @@ fn cassette_error(path: &Path, e: impl std::fmt::Display) -> ModelsError {
 }
 
 /// A local model built by its caller (from a GGUF read out of a page's
-/// storage, say), as the factory hands models out.
+/// storage, say), as the factory hands models out: metered (it is free).
 #[cfg(feature = "local")]
 pub fn local(model: Arc<weft_local::LocalModel>) -> Arc<dyn m::Model> {
-    model
+    Arc::new(Metered::new(model))
 }
 
 /// Builds the model `spec` describes outside any agent run, e.g. to serve

@@ -3,8 +3,8 @@
 use futures::executor::block_on;
 use weft_meter::Metered;
 use weft_model::{
-    BoxFuture, Capabilities, ChatRequest, ChatResponse, Charge, EventStream, FinishReason,
-    Message, Model, ModelError, Usage, collect_stream, stream_from_chat,
+    BoxFuture, Capabilities, Charge, ChatRequest, ChatResponse, EventStream, FinishReason, Message,
+    Model, ModelError, Usage, collect_stream, stream_from_chat,
 };
 
 /// Answers as `model` of `provider`, with 1M input and 100k output tokens.

@@ -301,3 +301,53 @@ pub fn build_model<P>(
     let secrets = SecretStore::from_env(names.iter().map(String::as_str), sources);
     Ok(build(spec, &secrets)?.for_run("weft-serve"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers as `deepseek-flash` with 1M input tokens.
+    struct Flash;
+
+    impl m::Model for Flash {
+        fn capabilities(&self) -> m::Capabilities {
+            m::Capabilities::new("deepseek", "deepseek-flash")
+        }
+
+        fn chat<'a>(
+            &'a self,
+            _: &'a m::ChatRequest,
+        ) -> m::BoxFuture<'a, Result<m::ChatResponse, m::ModelError>> {
+            Box::pin(async {
+                Ok(m::ChatResponse {
+                    message: m::Message::assistant("hi"),
+                    finish_reason: m::FinishReason::Stop,
+                    usage: m::Usage {
+                        input_tokens: 1_000_000,
+                        ..m::Usage::default()
+                    },
+                    model: "deepseek-flash".into(),
+                })
+            })
+        }
+
+        fn chat_stream<'a>(
+            &'a self,
+            request: &'a m::ChatRequest,
+        ) -> m::BoxFuture<'a, Result<m::EventStream, m::ModelError>> {
+            m::stream_from_chat(self, request)
+        }
+    }
+
+    #[test]
+    fn every_run_gets_the_model_metered() {
+        let stack = ModelStack::Shared(Arc::new(Flash));
+        let request = m::ChatRequest::new(vec![m::Message::user("hi")]);
+        let answer = futures::executor::block_on(stack.for_run("r").chat(&request)).unwrap();
+        assert!(
+            matches!(answer.usage.charge, Some(m::Charge::Usd(usd)) if usd > 0.0),
+            "{:?}",
+            answer.usage
+        );
+    }
+}

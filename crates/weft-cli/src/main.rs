@@ -360,8 +360,8 @@ fn init_tracing() -> Option<Box<dyn std::any::Any>> {
         .with_writer(std::io::stderr)
         .with_filter(filter);
     #[cfg(feature = "otlp")]
-    if let Some(config) = weft_router::otlp::OtlpConfig::from_env() {
-        match weft_router::otlp::layer(&config) {
+    if let Some(config) = weft_meter::otlp::OtlpConfig::from_env() {
+        match weft_meter::otlp::layer(&config) {
             Ok((layer, guard)) => {
                 tracing_subscriber::registry().with(fmt).with(layer).init();
                 return Some(Box::new(guard));

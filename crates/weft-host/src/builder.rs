@@ -171,7 +171,6 @@ impl HostBuilder {
             approver: self.approver.clone(),
             clock: self.clock.clone(),
             secrets,
-            prices: Arc::new(weft_router::PriceCatalog::bundled()),
             fuel_metered,
         });
         let linker = crate::linker::linker(engine.engine())?;

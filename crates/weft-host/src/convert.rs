@@ -11,8 +11,15 @@ fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
 
 macro_rules! record {
     ($wit:ident, $model:ident { $($field:ident),* }) => {
+        record!($wit, $model { $($field),* } host_only {});
+    };
+    // `host_only` fields have no WIT counterpart: a guest never sees them,
+    // and they are empty (`Default`) in what a guest hands over.
+    ($wit:ident, $model:ident { $($field:ident),* } host_only { $($host:ident),* }) => {
         impl From<w::$wit> for m::$model {
-            fn from(v: w::$wit) -> Self { m::$model { $($field: v.$field.into()),* } }
+            fn from(v: w::$wit) -> Self {
+                m::$model { $($field: v.$field.into(),)* $($host: Default::default(),)* }
+            }
         }
         impl From<m::$model> for w::$wit {
             fn from(v: m::$model) -> Self { w::$wit { $($field: v.$field.into()),* } }
@@ -112,6 +119,8 @@ record!(
         cache_read_tokens,
         cache_write_tokens,
         reasoning_tokens
+    } host_only {
+        charge
     }
 );
 

@@ -101,21 +101,19 @@ impl ModelChain {
     /// The model bound for run `run_id`.
     pub fn for_run(&self, run_id: &str, run: &Arc<RunContext>) -> BoundModel {
         match self {
-            ModelChain::Native(native) => {
-                BoundModel::native(native.for_run(run_id), native.router().is_some())
-            }
+            ModelChain::Native(native) => native.for_run(run_id),
             ModelChain::Plugin {
                 info,
                 pre,
                 capabilities,
                 inner,
-            } => BoundModel::plugin(Arc::new(PluginModel::new(
+            } => Arc::new(PluginModel::new(
                 info.clone(),
                 pre.clone(),
                 inner.for_run(run_id, run),
                 run.clone(),
                 capabilities.clone(),
-            ))),
+            )),
         }
     }
 

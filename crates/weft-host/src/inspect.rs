@@ -82,7 +82,6 @@ pub async fn inspect_async(path: &Path) -> Result<Inspection, HostError> {
             approver: Arc::new(FixedApprover(false)),
             clock: Arc::new(SystemClock),
             secrets: Arc::new(SecretStore::new()),
-            prices: Arc::new(weft_router::PriceCatalog::empty()),
             fuel_metered: false,
         });
         Some(

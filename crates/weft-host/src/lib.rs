@@ -24,8 +24,9 @@
 //!   Anthropic, Gemini), a router over several of them with budgets and
 //!   fallback, a local model (feature `local`), a cassette, or a model
 //!   plugin wrapping another backend.
-//!   Each call's cost comes from the dated price catalog and is summed per
-//!   run ([`RunReport::spend`]).
+//!   The factory meters every native model (`weft_meter::Metered`): each
+//!   answer carries its charge from the dated price catalog, which the host
+//!   sums per run ([`RunReport::spend`]) without pricing or tracing itself.
 //!
 //! Guest calls run asynchronously on a tokio runtime, so a guest waiting
 //! on the host holds no thread and its deadline can cut the wait off.

@@ -1,7 +1,12 @@
 //! The `model` import: a component's model calls, served by the backend
 //! bound to it ([`BoundModel`]: a native [`weft_model::Model`] or a model
 //! plugin, see [`crate::model_plugin`]), with each call reported to the
-//! observer, traced and priced.
+//! observer and its charge added to the run's spending.
+//!
+//! The host neither prices nor traces a call: the model factory meters
+//! every native model (`weft_meter::Metered`), and its answers carry their
+//! [`m::Charge`]. A model plugin's answers carry none: its usage is its
+//! inner model's, charged where the plugin calls it.
 //!
 //! The calls are asynchronous on the host: a guest waiting for a model
 //! answer is suspended, and its call's deadline cuts the wait off.
@@ -17,40 +22,9 @@ use std::time::Instant;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use weft_model as m;
 
-/// The backend bound to a component's `model` import.
-#[derive(Clone)]
-pub(crate) struct BoundModel {
-    /// The model.
-    pub model: Arc<dyn m::Model>,
-    /// Whether its usage is billed here. A model plugin's usage is its inner
-    /// model's, billed where the plugin calls it; a local model costs
-    /// nothing per call.
-    pub billed: bool,
-    /// Whether it opens its own `gen_ai.chat` spans (a router does, one per
-    /// attempt); otherwise the host opens one per call.
-    pub traces_itself: bool,
-}
-
-impl BoundModel {
-    /// A native model.
-    pub fn native(model: Arc<dyn m::Model>, traces_itself: bool) -> Self {
-        let billed = model.capabilities().provider != "local";
-        BoundModel {
-            model,
-            billed,
-            traces_itself,
-        }
-    }
-
-    /// A model plugin (never billed here).
-    pub fn plugin(model: Arc<dyn m::Model>) -> Self {
-        BoundModel {
-            model,
-            billed: false,
-            traces_itself: false,
-        }
-    }
-}
+/// The backend bound to a component's `model` import: a native model, as
+/// the factory metered it, or a model plugin.
+pub(crate) type BoundModel = Arc<dyn m::Model>;
 
 /// What the `model` interface needs: the calling component and its model.
 pub(crate) struct ModelCtx {
@@ -101,28 +75,6 @@ struct CallReport<'a> {
     model: &'a str,
     streamed: bool,
     started: Instant,
-    billed: bool,
-    span: &'a tracing::Span,
-}
-
-/// A `gen_ai.chat` span for a call the host must trace itself (billed here
-/// and not traced by a router inside); disabled otherwise.
-fn model_span(
-    component: &str,
-    bound: &BoundModel,
-    request: &m::ChatRequest,
-    streamed: bool,
-) -> tracing::Span {
-    if !bound.billed || bound.traces_itself {
-        return tracing::Span::none();
-    }
-    let caps = bound.model.capabilities();
-    let info = weft_router::telemetry::CallInfo {
-        name: component,
-        provider: &caps.provider,
-        model: &caps.model,
-    };
-    weft_router::telemetry::call_span(&info, request, 1, streamed)
 }
 
 impl CallReport<'_> {
@@ -131,23 +83,10 @@ impl CallReport<'_> {
             Ok(u) => (u.input_tokens, u.output_tokens, None),
             Err(e) => (0, 0, Some(e.to_string())),
         };
-        let cost = match outcome {
-            Ok(usage) if self.billed => run.charge(self.model, usage),
-            _ => None,
+        let cost_usd = match outcome {
+            Ok(usage) => run.charge(usage.charge),
+            Err(_) => None,
         };
-        let cost_usd = cost.as_ref().map(|c| c.usd);
-        match outcome {
-            Ok(usage) => {
-                let response = m::ChatResponse {
-                    message: m::Message::new(m::Role::Assistant, Vec::new()),
-                    finish_reason: m::FinishReason::Stop,
-                    usage: *usage,
-                    model: self.model.to_string(),
-                };
-                weft_router::telemetry::record_response(self.span, &response, cost.as_ref());
-            }
-            Err(e) => weft_router::telemetry::record_error(self.span, e),
-        }
         let duration = self.started.elapsed();
         let (component, model, streamed) = (self.component, self.model, self.streamed);
         tracing::info!(%component, %model, streamed, input_tokens, output_tokens, cost_usd, ?duration, error = ?error, "model call");
@@ -173,21 +112,17 @@ impl import::Host for ModelCtxView<'_> {
             return Ok(Err(no_model(&self.ctx.info)));
         };
         let request: m::ChatRequest = request.into();
-        let span = model_span(&self.ctx.info.name, &bound, &request, false);
         let started = Instant::now();
-        let result =
-            tracing::Instrument::instrument(bound.model.chat(&request), span.clone()).await;
+        let result = bound.chat(&request).await;
         let name = match &result {
             Ok(r) => r.model.clone(),
-            Err(_) => bound.model.capabilities().model,
+            Err(_) => bound.capabilities().model,
         };
         CallReport {
             component: &self.ctx.info.name,
             model: &name,
             streamed: false,
             started,
-            billed: bound.billed,
-            span: &span,
         }
         .finish(&self.ctx.run, result.as_ref().map(|r| &r.usage));
         Ok(result.map(Into::into).map_err(Into::into))
@@ -201,21 +136,16 @@ impl import::Host for ModelCtxView<'_> {
             return Ok(Err(no_model(&self.ctx.info)));
         };
         let request: m::ChatRequest = request.into();
-        let span = model_span(&self.ctx.info.name, &bound, &request, true);
         let started = Instant::now();
-        let opened =
-            tracing::Instrument::instrument(bound.model.chat_stream(&request), span.clone()).await;
-        let events = match opened {
+        let events = match bound.chat_stream(&request).await {
             Ok(events) => events,
             Err(e) => {
-                let name = bound.model.capabilities().model;
+                let name = bound.capabilities().model;
                 CallReport {
                     component: &self.ctx.info.name,
                     model: &name,
                     streamed: true,
                     started,
-                    billed: bound.billed,
-                    span: &span,
                 }
                 .finish(&self.ctx.run, Err(&e));
                 return Ok(Err(e.into()));
@@ -224,9 +154,7 @@ impl import::Host for ModelCtxView<'_> {
         let stream = HostStream {
             events,
             started,
-            model: bound.model.capabilities().model,
-            billed: bound.billed,
-            span,
+            model: bound.capabilities().model,
             finished: false,
         };
         // A full table is the component's resource limit: a trap.
@@ -235,7 +163,7 @@ impl import::Host for ModelCtxView<'_> {
 
     async fn capabilities(&mut self) -> wasmtime::Result<w::Capabilities> {
         Ok(match &self.ctx.model {
-            Some(bound) => bound.model.capabilities().into(),
+            Some(bound) => bound.capabilities().into(),
             None => m::Capabilities::new("none", "none").into(),
         })
     }
@@ -252,15 +180,13 @@ impl import::HostResponseStream for ModelCtxView<'_> {
         if s.finished {
             return Ok(Ok(None));
         }
-        let next = tracing::Instrument::instrument(s.events.next(), s.span.clone()).await;
+        let next = s.events.next().await;
         let report = |s: &HostStream, model: &str, outcome: Result<&m::Usage, &m::ModelError>| {
             CallReport {
                 component: &component,
                 model,
                 streamed: true,
                 started: s.started,
-                billed: s.billed,
-                span: &s.span,
             }
             .finish(&run, outcome)
         };

@@ -46,8 +46,9 @@ pub enum Event {
         input_tokens: u64,
         /// Output tokens.
         output_tokens: u64,
-        /// Its cost in USD from the price catalog, when the model is priced
-        /// (and the call is billed here rather than inside a model plugin).
+        /// Its cost in USD, as its metered model charged it, when the model
+        /// is priced (and the call is billed here rather than inside a
+        /// model plugin).
         cost_usd: Option<f64>,
         /// How long it took.
         #[serde(with = "millis")]

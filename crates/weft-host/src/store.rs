@@ -69,7 +69,6 @@ pub(crate) struct Services {
     pub approver: Arc<dyn crate::Approver>,
     pub clock: Arc<dyn crate::Clock>,
     pub secrets: Arc<SecretStore>,
-    pub prices: Arc<weft_router::PriceCatalog>,
     /// Whether the engine meters fuel (some component has a fuel limit).
     pub fuel_metered: bool,
 }
@@ -84,23 +83,25 @@ impl RunContext {
         })
     }
 
-    /// Prices one call and adds it to the run's spending; `None` when the
-    /// model is not in the price catalog.
-    pub fn charge(&self, model: &str, usage: &weft_model::Usage) -> Option<weft_router::Cost> {
-        let cost = self
-            .services
-            .prices
-            .cost(usage, model, std::time::SystemTime::now())
-            .ok();
+    /// Adds one call's charge, as its metered model reported it, to the
+    /// run's spending; the call's cost in USD when it had a price. Free
+    /// calls (local models) and uncharged ones (a model plugin's answers,
+    /// whose inner calls are charged where the plugin makes them) are not
+    /// counted.
+    pub fn charge(&self, charge: Option<weft_model::Charge>) -> Option<f64> {
         let mut spend = self.spend.lock().unwrap_or_else(|p| p.into_inner());
-        match &cost {
-            Some(c) => {
-                spend.usd += c.usd;
+        match charge? {
+            weft_model::Charge::Usd(usd) => {
+                spend.usd += usd;
                 spend.priced_calls += 1;
+                Some(usd)
             }
-            None => spend.unpriced_calls += 1,
+            weft_model::Charge::Unpriced => {
+                spend.unpriced_calls += 1;
+                None
+            }
+            weft_model::Charge::Free => None,
         }
-        cost
     }
 
     /// The usage counters of the component `name` in this run.

@@ -12,10 +12,6 @@ pub struct HostStream {
     pub(crate) started: Instant,
     /// The model's name, for reports before its final response.
     pub(crate) model: String,
-    /// Whether its usage is billed here.
-    pub(crate) billed: bool,
-    /// Its `gen_ai.chat` span.
-    pub(crate) span: tracing::Span,
     /// Whether the final response (or an error) was handed over.
     pub(crate) finished: bool,
 }

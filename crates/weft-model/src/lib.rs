@@ -13,6 +13,7 @@
 //! - [`model`]: the [`Model`] trait, its stream contract and helpers
 //!   ([`collect_stream`], [`stream_from_chat`]);
 //! - [`cassette`]: record and replay of model calls for deterministic tests;
+//! - [`ErrorKind`]: the kind of a [`ModelError`] as data ([`ModelError::kind`]);
 //! - [`sse`]: a small Server-Sent Events parser;
 //! - [`Secret`]: an API key that never prints.
 //!
@@ -20,12 +21,14 @@
 //! futures are `Send` only on native targets (see [`MaybeSend`]).
 
 pub mod cassette;
+mod error_kind;
 pub mod model;
 pub mod secret;
 pub mod sse;
 pub mod types;
 
 pub use cassette::{Cassette, CassetteEntry, CassetteError, RecordingModel, ReplayModel};
+pub use error_kind::ErrorKind;
 pub use model::{
     BoxFuture, BoxStream, EventStream, MaybeSend, MaybeSync, Model, chat_via_stream,
     collect_stream, events_from_response, stream_from_chat, stream_of,

@@ -410,7 +410,53 @@ pub struct Usage {
     pub cache_write_tokens: u64,
     /// Generated tokens spent on reasoning.
     pub reasoning_tokens: u64,
+    /// What the call was billed, when a metering layer (`weft-meter`'s
+    /// `Metered`, which the model factory puts around every model) priced
+    /// it; `None` for a model nothing meters. One call's charge: [`add`]
+    /// leaves it as it is.
+    ///
+    /// [`add`]: Usage::add
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charge: Option<Charge>,
 }
+
+/// What one model call was billed, as a metering layer reports it on the
+/// call's final [`Usage`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Charge {
+    /// Not billed: a local model costs nothing per call.
+    Free,
+    /// Billed at this many US dollars, from the price catalog.
+    Usd(f64),
+    /// Billed, but the price catalog has no price for the model.
+    Unpriced,
+}
+
+impl Charge {
+    /// The amount in US dollars: zero when free, `None` when unpriced.
+    pub fn usd(self) -> Option<f64> {
+        match self {
+            Charge::Free => Some(0.0),
+            Charge::Usd(usd) => Some(usd),
+            Charge::Unpriced => None,
+        }
+    }
+}
+
+/// Charges are equal when they are the same case with the same amount, bit
+/// for bit (so [`Usage`] and the types holding it stay `Eq`).
+impl PartialEq for Charge {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Charge::Usd(a), Charge::Usd(b)) => a.to_bits() == b.to_bits(),
+            (Charge::Free, Charge::Free) | (Charge::Unpriced, Charge::Unpriced) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Charge {}
 
 impl Usage {
     /// Adds `other` into `self`, bucket by bucket (saturating).
@@ -610,13 +656,7 @@ impl ModelError {
     /// True for failures that may succeed if the same call is retried later
     /// (rate limits, overload, timeouts, transport failures).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ModelError::RateLimited { .. }
-                | ModelError::Overloaded(_)
-                | ModelError::Timeout(_)
-                | ModelError::Transport(_)
-        ) || matches!(self, ModelError::Provider { status, .. } if *status >= 500)
+        self.kind().is_retryable()
     }
 
     /// The delay the provider asked for, for a rate limit that named one.
@@ -719,7 +759,8 @@ mod tests {
                 output_tokens: 2,
                 cache_read_tokens: 4,
                 cache_write_tokens: 0,
-                reasoning_tokens: 3
+                reasoning_tokens: 3,
+                charge: None,
             }
         );
     }

@@ -6,6 +6,7 @@ use crate::spec::{ForeignReasoningRule, ModelSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use weft_meter::Metered;
 use weft_model as m;
 use weft_providers as p;
 
@@ -32,6 +33,10 @@ pub enum ModelsError {
 
 /// What a [`ModelSpec`] builds: one model shared by every run, or a router
 /// that keeps per-run budgets and decisions and is specialised per run.
+///
+/// Either way [`ModelStack::for_run`] hands the model out wrapped once in
+/// [`Metered`], which prices (and traces) its calls: nothing above the
+/// factory prices or traces a call on its own.
 pub enum ModelStack {
     /// One model for all runs.
     Shared(Arc<dyn m::Model>),
@@ -41,18 +46,21 @@ pub enum ModelStack {
 }
 
 impl ModelStack {
-    /// The model to use for run `run_id`.
+    /// The model to use for run `run_id`, metered: every answer carries
+    /// its [`m::Charge`] and every call is traced once (a router traces its
+    /// own attempts, so it is priced here, not traced again).
     #[cfg_attr(not(feature = "router"), allow(unused_variables))]
     pub fn for_run(&self, run_id: &str) -> Arc<dyn m::Model> {
         match self {
-            ModelStack::Shared(model) => model.clone(),
+            ModelStack::Shared(model) => Arc::new(Metered::new(model.clone())),
             #[cfg(feature = "router")]
             ModelStack::Routed(router, key) => {
                 let run = router.for_run(run_id);
-                Arc::new(match key {
+                let run = match key {
                     Some(key) => run.with_key(key.clone()),
                     None => run,
-                })
+                };
+                Arc::new(Metered::new(run).untraced())
             }
         }
     }
@@ -267,10 +275,10 @@ fn cassette_error(path: &Path, e: impl std::fmt::Display) -> ModelsError {
 }
 
 /// A local model built by its caller (from a GGUF read out of a page's
-/// storage, say), as the factory hands models out.
+/// storage, say), as the factory hands models out: metered (it is free).
 #[cfg(feature = "local")]
 pub fn local(model: Arc<weft_local::LocalModel>) -> Arc<dyn m::Model> {
-    model
+    Arc::new(Metered::new(model))
 }
 
 /// Builds the model `spec` describes outside any agent run, e.g. to serve
@@ -292,4 +300,54 @@ pub fn build_model<P>(
     let names = spec.secret_names();
     let secrets = SecretStore::from_env(names.iter().map(String::as_str), sources);
     Ok(build(spec, &secrets)?.for_run("weft-serve"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers as `deepseek-flash` with 1M input tokens.
+    struct Flash;
+
+    impl m::Model for Flash {
+        fn capabilities(&self) -> m::Capabilities {
+            m::Capabilities::new("deepseek", "deepseek-flash")
+        }
+
+        fn chat<'a>(
+            &'a self,
+            _: &'a m::ChatRequest,
+        ) -> m::BoxFuture<'a, Result<m::ChatResponse, m::ModelError>> {
+            Box::pin(async {
+                Ok(m::ChatResponse {
+                    message: m::Message::assistant("hi"),
+                    finish_reason: m::FinishReason::Stop,
+                    usage: m::Usage {
+                        input_tokens: 1_000_000,
+                        ..m::Usage::default()
+                    },
+                    model: "deepseek-flash".into(),
+                })
+            })
+        }
+
+        fn chat_stream<'a>(
+            &'a self,
+            request: &'a m::ChatRequest,
+        ) -> m::BoxFuture<'a, Result<m::EventStream, m::ModelError>> {
+            m::stream_from_chat(self, request)
+        }
+    }
+
+    #[test]
+    fn every_run_gets_the_model_metered() {
+        let stack = ModelStack::Shared(Arc::new(Flash));
+        let request = m::ChatRequest::new(vec![m::Message::user("hi")]);
+        let answer = futures::executor::block_on(stack.for_run("r").chat(&request)).unwrap();
+        assert!(
+            matches!(answer.usage.charge, Some(m::Charge::Usd(usd)) if usd > 0.0),
+            "{:?}",
+            answer.usage
+        );
+    }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use weft_model::ErrorKind;
 use weft_model::types::{Capabilities, ToolChoice};
 
 /// The embedded provider profiles.
@@ -45,28 +46,6 @@ pub enum AuthStyle {
     /// The server normally needs no key (local servers); one that is
     /// configured anyway is sent as a bearer token.
     None,
-}
-
-/// The kind of [`weft_model::ModelError`] a provider error maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// [`weft_model::ModelError::RateLimited`].
-    RateLimited,
-    /// [`weft_model::ModelError::Auth`].
-    Auth,
-    /// [`weft_model::ModelError::InsufficientBalance`].
-    InsufficientBalance,
-    /// [`weft_model::ModelError::ContextTooLong`].
-    ContextTooLong,
-    /// [`weft_model::ModelError::ContentFiltered`].
-    ContentFiltered,
-    /// [`weft_model::ModelError::Overloaded`].
-    Overloaded,
-    /// [`weft_model::ModelError::Timeout`].
-    Timeout,
-    /// [`weft_model::ModelError::Unsupported`].
-    Unsupported,
 }
 
 /// Dotted paths read for each usage bucket; the first present wins.

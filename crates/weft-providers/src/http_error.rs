@@ -9,9 +9,10 @@
 //! DeepSeek with 402, Kimi with 403, OpenAI with 429 `insufficient_quota`.
 
 use serde_json::Value;
+use weft_model::ErrorKind;
 use weft_model::types::ModelError;
 
-use crate::catalog::{ErrorKind, Profile};
+use crate::catalog::Profile;
 
 /// Error bodies are cut to this many bytes in [`ModelError::Provider`].
 pub(crate) const MAX_BODY: usize = 4096;
@@ -390,6 +391,7 @@ fn retry_delay_ms(v: &Value) -> Option<u64> {
 
 fn make(
     kind: ErrorKind,
+    status: u16,
     msg: String,
     retry_after_ms: Option<u64>,
     lower: &str,
@@ -411,6 +413,13 @@ fn make(
         ErrorKind::Overloaded => ModelError::Overloaded(msg),
         ErrorKind::Timeout => ModelError::Timeout(msg),
         ErrorKind::Unsupported => ModelError::Unsupported(msg),
+        ErrorKind::Transport => ModelError::Transport(msg),
+        ErrorKind::Denied => ModelError::Denied(msg),
+        ErrorKind::ServerError => ModelError::Provider {
+            status: status.max(500),
+            body: msg,
+        },
+        ErrorKind::Provider => ModelError::Provider { status, body: msg },
     }
 }
 
@@ -428,10 +437,24 @@ pub(crate) fn classify_for(
     let lower = body.to_lowercase();
     let msg = || format!("{provider}: HTTP {status}: {}", error_message(body));
     if let Some(kind) = kind_for_ids(profile, &error_ids(&parsed)) {
-        return make(kind, msg(), retry_after, &lower, retry_after.is_some());
+        return make(
+            kind,
+            status,
+            msg(),
+            retry_after,
+            &lower,
+            retry_after.is_some(),
+        );
     }
     if let Some(kind) = profile.status.get(&status) {
-        return make(*kind, msg(), retry_after, &lower, retry_after.is_some());
+        return make(
+            *kind,
+            status,
+            msg(),
+            retry_after,
+            &lower,
+            retry_after.is_some(),
+        );
     }
     classify(provider, status, retry_after, body)
 }
@@ -445,7 +468,7 @@ pub(crate) fn classify_inline_for(profile: &Profile, provider: &str, body: &str)
         let lower = body.to_lowercase();
         let retry_after = retry_delay_ms(&parsed);
         let msg = format!("{provider}: {}", error_message(body));
-        return make(kind, msg, retry_after, &lower, retry_after.is_some());
+        return make(kind, 200, msg, retry_after, &lower, retry_after.is_some());
     }
     classify_inline(provider, body)
 }

@@ -127,6 +127,7 @@ fn expected_response() -> ChatResponse {
             cache_read_tokens: 5,
             cache_write_tokens: 0,
             reasoning_tokens: 4,
+            charge: None,
         },
         model: "m-1".into(),
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use weft_model::Usage;
 
 use crate::cost::Cost;
-use crate::resilience::ErrorKind;
+use weft_model::ErrorKind;
 
 /// What a request needs from a model, as the router estimated it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

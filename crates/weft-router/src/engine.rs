@@ -10,12 +10,13 @@ use std::time::{Duration, SystemTime};
 use futures::{Stream, StreamExt};
 use tracing::{Instrument, Span};
 use weft_model::{
-    BoxFuture, ChatRequest, ChatResponse, EventStream, Model, ModelError, StreamEvent, Usage,
+    BoxFuture, ChatRequest, ChatResponse, ErrorKind, EventStream, Model, ModelError, StreamEvent,
+    Usage,
 };
 
 use crate::cost::{Cost, PriceCatalog};
 use crate::decision::{Attempt, AttemptOutcome};
-use crate::resilience::{Breakers, ErrorKind, RetryPolicy};
+use crate::retry::{Breakers, RetryPolicy};
 use crate::telemetry::{CallInfo, call_span, record_error, record_response, redact};
 use crate::time::{Clock, Sleeper, unix_millis};
 
@@ -202,7 +203,7 @@ impl Engine {
                     Err(error) => error,
                 };
                 record_error(&span, &error);
-                let kind = ErrorKind::of(&error);
+                let kind = error.kind();
                 let now = self.clock.now();
                 let mut retry_in: Option<Duration> = None;
                 if kind.is_retryable() {
@@ -344,7 +345,7 @@ impl Engine {
             }
             StreamEnd::Failed(error) => {
                 record_error(span, error);
-                if ErrorKind::of(error).is_retryable() {
+                if error.kind().is_retryable() {
                     self.breakers
                         .record_failure(&target.provider, self.clock.now());
                 }

@@ -7,10 +7,8 @@
 //! `wasm32-unknown-unknown` too; time and sleeping go through the
 //! injectable [`Clock`] and [`Sleeper`].
 //!
-//! - [`cost`]: a versioned, dated [`PriceCatalog`] (bundled as
-//!   `data/prices.toml`) with cache-read and cache-write prices, DeepSeek's
-//!   peak/off-peak schedule, context-length tiers and CNY prices;
-//!   [`PriceCatalog::cost`] turns a call's usage into a [`Cost`].
+//! - [`cost`]: `weft-meter`'s versioned, dated [`PriceCatalog`], which
+//!   the router ranks models by and prices each attempt with.
 //! - [`resilience`]: [`Resilient`], a model wrapper with jittered
 //!   exponential backoff honouring Retry-After, fallback chains by
 //!   [`ErrorKind`] and per-provider cooldowns ([`Breakers`]).
@@ -20,9 +18,10 @@
 //!   [`Decision`]. The choice is made by named passes applied in order
 //!   (`select`: needs, budget gate, one check per rejection reason,
 //!   ranking, the error when nothing is eligible).
-//! - [`telemetry`]: a `tracing` span per model call with the OpenTelemetry
-//!   GenAI attributes and the call's cost; with the `otlp` feature,
-//!   `otlp` exports them over OTLP/HTTP.
+//! - [`telemetry`]: `weft-meter`'s `gen_ai.chat` span, one per attempt,
+//!   with the OpenTelemetry GenAI attributes and the attempt's cost (so
+//!   the model factory meters a router's answers without tracing them
+//!   again); with the `otlp` feature, `otlp` exports them over OTLP/HTTP.
 //!
 //! ```
 //! use std::{collections::HashMap, sync::Arc};
@@ -67,22 +66,23 @@
 // the `Arc`s are shared within one thread there.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
-pub mod cost;
 pub mod decision;
 mod engine;
-#[cfg(all(feature = "otlp", not(target_arch = "wasm32")))]
-pub mod otlp;
 pub mod policy;
 pub mod resilience;
+mod retry;
 pub mod router;
 mod select;
-pub mod telemetry;
 pub mod time;
 
-pub use cost::{
-    BUNDLED_PRICES, CatalogError, Cost, CostBreakdown, CostError, Currency, LineItem, ModelPrice,
-    PriceCatalog, Rates, Schedule, Tier,
-};
+/// The price catalog and costs (`weft_meter::cost`).
+pub use weft_meter::cost;
+/// OTLP export of the spans (`weft_meter::otlp`).
+#[cfg(all(feature = "otlp", not(target_arch = "wasm32")))]
+pub use weft_meter::otlp;
+/// The `gen_ai.chat` spans (`weft_meter::telemetry`).
+pub use weft_meter::telemetry;
+
 pub use decision::{
     Attempt, AttemptOutcome, CandidateVerdict, Decision, Needs, Rejection, RunTotals,
 };
@@ -91,12 +91,18 @@ pub use policy::{
     RequestOptions, RetryConfig, RoutingPolicy, SovereigntyPolicy,
 };
 pub use resilience::{
-    BreakerState, Breakers, ChainEntry, CooldownPolicy, ErrorKind, Resilient, ResilientBuilder,
-    RetryPolicy,
+    BreakerState, Breakers, ChainEntry, CooldownPolicy, Resilient, ResilientBuilder, RetryPolicy,
+    default_fallback,
 };
 pub use router::{DEFAULT_RUN, Router, RouterBuilder, estimate_input_tokens};
-pub use telemetry::redact;
 pub use time::{Clock, DefaultSleeper, ManualClock, Sleeper, SystemClock};
+pub use weft_meter::cost::{
+    BUNDLED_PRICES, CatalogError, Cost, CostBreakdown, CostError, Currency, LineItem, ModelPrice,
+    PriceCatalog, Rates, Schedule, Tier,
+};
+pub use weft_meter::redact;
+/// The kind of a model error, as fallback rules and decisions name it.
+pub use weft_model::ErrorKind;
 
 /// Why a router, a resilient chain or a policy could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

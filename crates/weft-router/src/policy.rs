@@ -66,7 +66,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
-use crate::resilience::{CooldownPolicy, ErrorKind, RetryPolicy};
+use crate::retry::{CooldownPolicy, RetryPolicy, default_fallback};
+use weft_model::ErrorKind;
 
 /// A router policy.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -119,7 +120,7 @@ impl Default for RoutingPolicy {
             min_tier: 0,
             expected_output_tokens: 1024,
             bytes_per_token: 4.0,
-            fallback_on: ErrorKind::default_fallback(),
+            fallback_on: default_fallback(),
             decision_log_limit: 1000,
         }
     }

@@ -15,7 +15,7 @@ use crate::cost::{Cost, PriceCatalog};
 use crate::decision::{Attempt, AttemptOutcome, Decision, RunTotals};
 use crate::engine::{AfterFn, Engine, StreamResult, Target, now_ms};
 use crate::policy::{Policy, ROUTER_OPTION, RequestOptions};
-use crate::resilience::Breakers;
+use crate::retry::Breakers;
 use crate::select::{self, Candidate, Exhausted, Judging, Selection};
 use crate::telemetry::redact;
 use crate::time::{Clock, DefaultSleeper, Sleeper, SystemClock};

@@ -24,7 +24,7 @@ use weft_model::{ChatRequest, ModelError, Part, ResponseFormat, ToolChoice, Usag
 use crate::decision::{CandidateVerdict, Needs, Rejection};
 use crate::engine::Target;
 use crate::policy::{BudgetPolicy, OnExhausted, Policy, RequestOptions, SovereigntyPolicy};
-use crate::resilience::{BreakerState, Breakers};
+use crate::retry::{BreakerState, Breakers};
 use crate::time::unix_millis;
 
 /// A model as the router sees it.

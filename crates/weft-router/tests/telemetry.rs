@@ -100,6 +100,7 @@ fn each_call_has_a_genai_span_with_usage_and_cost() {
         cache_read_tokens: 600,
         cache_write_tokens: 0,
         reasoning_tokens: 50,
+        charge: None,
     };
     let gpt: Arc<dyn Model> = Fake::new("openai", "gpt-5.5").usage(usage).arc();
     let clock = clock();

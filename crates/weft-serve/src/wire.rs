@@ -1144,6 +1144,7 @@ mod tests {
                 cache_read_tokens: 1,
                 cache_write_tokens: 0,
                 reasoning_tokens: 1,
+                charge: None,
             },
             model: String::new(),
         };

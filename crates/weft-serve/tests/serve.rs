@@ -69,6 +69,7 @@ fn tool_answer(reasoning_provider: &str) -> ChatResponse {
             cache_read_tokens: 20,
             cache_write_tokens: 7,
             reasoning_tokens: 12,
+            charge: None,
         },
         model: "scripted-1".into(),
     }

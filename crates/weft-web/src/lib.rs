@@ -12,8 +12,8 @@
 //!   carried by the browser's `fetch`, the API key held here and never handed
 //!   to a component.
 //!
-//! Every answer streams ([`WebModel::chat`]) and is priced with
-//! [`weft_router`]'s catalog. [`validate_arguments`] checks tool arguments
+//! Every answer streams ([`WebModel::chat`]) and is priced by the model
+//! factory's metering (`weft-meter`), which this crate only reads. [`validate_arguments`] checks tool arguments
 //! against a tool's JSON Schema as the native host does.
 //!
 //! On targets other than `wasm32` the crate is empty.

@@ -13,9 +13,8 @@ use wasm_bindgen_futures::future_to_promise;
 use weft_local::bench::{BenchSettings, bench_prompt, greedy_once, measure};
 use weft_local::gguf::GgufFile;
 use weft_local::{LoadOptions, LocalModel};
-use weft_model::{ChatRequest, Model, ModelError, StreamEvent, Usage};
+use weft_model::{Charge, ChatRequest, Model, ModelError, StreamEvent};
 use weft_models::{ModelSpec, SecretStore, SecretValue};
-use weft_router::{Clock, PriceCatalog, SystemClock};
 
 use crate::source::{JsByteSource, js_message};
 
@@ -73,7 +72,6 @@ struct Inner {
     provider: String,
     /// Details for the page: the model, the device, the adapter's limits.
     details: Json,
-    prices: PriceCatalog,
 }
 
 impl Inner {
@@ -89,19 +87,6 @@ impl Inner {
                 self.provider
             ))
         })
-    }
-
-    /// The price of one answer in US dollars: zero for the local model,
-    /// `None` when the catalog does not list the remote model.
-    fn cost_usd(&self, usage: &Usage, model: &str) -> Option<f64> {
-        match self.local {
-            Some(_) => Some(0.0),
-            None => self
-                .prices
-                .cost(usage, model, SystemClock.now())
-                .ok()
-                .map(|c| c.usd),
-        }
     }
 }
 
@@ -169,7 +154,6 @@ impl WebModel {
                 local: Some(local),
                 provider: format!("local/{backend}"),
                 details,
-                prices: PriceCatalog::empty(),
             }),
         })
     }
@@ -211,7 +195,6 @@ impl WebModel {
                 local: None,
                 provider: settings.provider,
                 details,
-                prices: PriceCatalog::bundled(),
             }),
         })
     }
@@ -336,7 +319,9 @@ async fn answer(
     let response = response.ok_or_else(|| {
         ModelError::Transport("the answer ended before it was complete".to_string())
     })?;
-    let cost_usd = inner.cost_usd(&response.usage, &response.model);
+    // The factory's metering priced it: zero for the local model, `None`
+    // when the catalog does not list the remote one.
+    let cost_usd = response.usage.charge.and_then(Charge::usd);
     Ok(json!({
         "response": response,
         "provider": inner.provider,

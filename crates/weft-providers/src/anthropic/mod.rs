@@ -730,7 +730,8 @@ mod tests {
                 output_tokens: 42,
                 cache_read_tokens: 1000,
                 cache_write_tokens: 100,
-                reasoning_tokens: 0
+                reasoning_tokens: 0,
+                charge: None,
             }
         );
     }

@@ -356,6 +356,7 @@ fn usage_of(u: &wire::UsageMetadata) -> Usage {
         cache_read_tokens: n(u.cached_content_token_count),
         cache_write_tokens: 0,
         reasoning_tokens: n(u.thoughts_token_count),
+        charge: None,
     }
 }
 

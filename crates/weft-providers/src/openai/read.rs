@@ -38,6 +38,7 @@ pub(crate) fn parse_usage(u: Option<&Value>, fields: &UsageFields) -> Option<Usa
         cache_read_tokens: first_u64(u, &fields.cache_read).unwrap_or(0),
         cache_write_tokens: first_u64(u, &fields.cache_write).unwrap_or(0),
         reasoning_tokens: first_u64(u, &fields.reasoning).unwrap_or(0),
+        charge: None,
     })
 }
 
@@ -234,7 +235,8 @@ mod tests {
                 output_tokens: 5,
                 cache_read_tokens: 4,
                 cache_write_tokens: 0,
-                reasoning_tokens: 2
+                reasoning_tokens: 2,
+                charge: None,
             }
         );
         assert!(parse_response("nope", "p", &profile, "m").is_err());

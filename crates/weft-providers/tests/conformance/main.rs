@@ -238,7 +238,8 @@ async fn openai() {
             output_tokens: 40,
             cache_read_tokens: 64,
             cache_write_tokens: 0,
-            reasoning_tokens: 16
+            reasoning_tokens: 16,
+            charge: None,
         }
     );
     // GPT-5 rejects sampling parameters: dropped, and reported.
@@ -701,7 +702,8 @@ async fn anthropic_signed_thinking_roundtrip() {
             output_tokens: 180,
             cache_read_tokens: 2048,
             cache_write_tokens: 1024,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            charge: None,
         }
     );
 

@@ -1,11 +1,15 @@
 //! Cost: cache buckets, peak/off-peak, context tiers, CNY, unknown models.
 
-mod support;
-
-use support::monday;
+use std::time::SystemTime;
 use weft_model::Usage;
-use weft_router::time::utc;
-use weft_router::{CostError, Currency, PriceCatalog};
+
+use weft_meter::calendar::utc;
+use weft_meter::{CostError, Currency, PriceCatalog};
+
+/// A Monday in November 2026, at `hour:minute` UTC.
+fn monday(hour: u32, minute: u32) -> SystemTime {
+    utc(2026, 11, 2, hour, minute).unwrap()
+}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

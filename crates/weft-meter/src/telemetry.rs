@@ -1,7 +1,8 @@
 //! One `tracing` span per model call, with the OpenTelemetry GenAI
 //! attributes, and redaction of anything secret-looking.
 //!
-//! Each attempt at a provider gets a span named `gen_ai.chat` carrying:
+//! Each call (each attempt, behind a router) gets a span named `gen_ai.chat`
+//! carrying:
 //!
 //! | field | value |
 //! | --- | --- |
@@ -18,21 +19,20 @@
 //! | `gen_ai.usage.cache_creation.input_tokens` | prompt tokens written to cache |
 //! | `gen_ai.usage.reasoning.output_tokens` | output tokens spent reasoning |
 //! | `weft.cost.usd`, `weft.cost.amount`, `weft.cost.currency` | the call's cost |
-//! | `weft.model` | the router's name for the model |
+//! | `weft.model` | the caller's name for the model (the router's, or the model's own) |
 //! | `weft.attempt` | 1 for the first try, 2 for the first retry, ... |
 //! | `weft.stream` | whether the call streamed |
-//! | `error.type` | the [`ErrorKind`] of a failure |
+//! | `error.type` | the [`weft_model::ErrorKind`] of a failure |
 //!
 //! Spans never carry prompts, answers, provider options or error messages
 //! (which can echo credentials): only names, counts, costs and error kinds.
-//! With the `otlp` feature, `weft_router::otlp` exports them.
+//! With the `otlp` feature, `weft_meter::otlp` exports them.
 
 use tracing::Span;
 use tracing::field::Empty;
 use weft_model::{ChatRequest, ChatResponse, FinishReason, ModelError};
 
 use crate::cost::Cost;
-use crate::resilience::ErrorKind;
 
 /// What a span needs to know about the model being called.
 pub struct CallInfo<'a> {
@@ -112,7 +112,7 @@ pub fn record_response(span: &Span, response: &ChatResponse, cost: Option<&Cost>
 
 /// Records a failure on a call span: its kind only, never its message.
 pub fn record_error(span: &Span, error: &ModelError) {
-    span.record("error.type", ErrorKind::of(error).as_str());
+    span.record("error.type", error.kind().as_str());
     span.record("otel.status_code", "ERROR");
 }
 
@@ -120,7 +120,7 @@ pub fn record_error(span: &Span, error: &ModelError) {
 /// with a common key prefix (`sk-`, `sk_`, `pk-`, `xai-`, `ghp_`, `AIza`,
 /// `Bearer`'s argument, `api_key=`...) and any run of 32 or more
 /// key-like characters. Used on error messages before they are kept in a
-/// [`crate::Decision`].
+/// router's decision record.
 pub fn redact(text: &str) -> String {
     const PREFIXES: [&str; 9] = [
         "sk-", "sk_", "pk-", "pk_", "xai-", "ghp_", "AIza", "ak-", "rk-",

@@ -17,7 +17,8 @@
 //!
 //! **Unknown models are an error** ([`CostError::UnknownModel`]), never a
 //! silent zero: the router checks at build time that every non-local model
-//! of its policy has a price, and local models cost nothing.
+//! of its policy has a price, [`crate::Metered`] reports such a call as
+//! unpriced, and local models cost nothing.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,7 +27,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use weft_model::Usage;
 
-use crate::time::{parse_hhmm, parse_utc, weekday_and_minute};
+use crate::calendar::{parse_hhmm, parse_utc, weekday_and_minute};
 
 /// The catalog shipped with this crate (`data/prices.toml`).
 pub const BUNDLED_PRICES: &str = include_str!("../data/prices.toml");

@@ -7,10 +7,10 @@
 //!
 //! ```no_run
 //! use tracing_subscriber::layer::SubscriberExt;
-//! # fn main() -> Result<(), weft_router::otlp::OtlpError> {
-//! let config = weft_router::otlp::OtlpConfig::from_env()
-//!     .unwrap_or_else(|| weft_router::otlp::OtlpConfig::new("http://localhost:4318/v1/traces"));
-//! let (layer, _guard) = weft_router::otlp::layer(&config)?;
+//! # fn main() -> Result<(), weft_meter::otlp::OtlpError> {
+//! let config = weft_meter::otlp::OtlpConfig::from_env()
+//!     .unwrap_or_else(|| weft_meter::otlp::OtlpConfig::new("http://localhost:4318/v1/traces"));
+//! let (layer, _guard) = weft_meter::otlp::layer(&config)?;
 //! let subscriber = tracing_subscriber::registry().with(layer);
 //! tracing::subscriber::set_global_default(subscriber).ok();
 //! # Ok(()) }

@@ -10,19 +10,9 @@ use weft_host::policy::{DirGrant, SecretGrant};
 use weft_host::{AppConfig, Event, Host, Limits, Policy, RecordingObserver, RunError, ToolError};
 use weft_model as m;
 use weft_tests::{
-    AfterScript, LoopbackServer, Reply, ScriptedModel, all_tools, answer, app, artifacts, scripted,
+    AfterScript, LoopbackServer, Reply, ScriptedModel, answer, artifacts, hostile_app, scripted,
     tool_calls, unsafe_set_env,
 };
-
-fn hostile_app(policy: Policy) -> AppConfig {
-    let mut config = app(
-        artifacts::TOOL_LOOP_AGENT,
-        &[artifacts::HOSTILE],
-        all_tools(),
-    );
-    config.tools[0].policy = policy;
-    config
-}
 
 fn host_with(policy: Policy) -> Host {
     host_for(&hostile_app(policy), scripted([]))

@@ -4,17 +4,7 @@
 use std::time::{Duration, Instant};
 use weft_host::policy::{DirGrant, SecretGrant};
 use weft_host::{AppConfig, Event, Host, Limits, Policy, RecordingObserver, ToolError};
-use weft_tests::{LoopbackServer, Reply, all_tools, app, artifacts, scripted, unsafe_set_env};
-
-fn hostile_app(policy: Policy) -> AppConfig {
-    let mut config = app(
-        artifacts::TOOL_LOOP_AGENT,
-        &[artifacts::HOSTILE],
-        all_tools(),
-    );
-    config.tools[0].policy = policy;
-    config
-}
+use weft_tests::{LoopbackServer, Reply, hostile_app, scripted, unsafe_set_env};
 
 fn host(config: &AppConfig) -> Host {
     Host::builder()

@@ -88,6 +88,18 @@ pub fn app(agent: &str, tools: &[&str], agent_policy: weft_host::Policy) -> weft
     }
 }
 
+/// The tool-loop agent over the hostile test tool, which runs under
+/// `tool_policy`; the agent is granted every tool.
+pub fn hostile_app(tool_policy: weft_host::Policy) -> weft_host::AppConfig {
+    let mut config = app(
+        artifacts::TOOL_LOOP_AGENT,
+        &[artifacts::HOSTILE],
+        all_tools(),
+    );
+    config.tools[0].policy = tool_policy;
+    config
+}
+
 /// A policy granting every tool.
 pub fn all_tools() -> weft_host::Policy {
     weft_host::Policy {
